@@ -1,0 +1,232 @@
+"""``TallyfyClient``: the object users hold. It wires the layers together and owns their
+lifetime; the behaviour lives in the modules it composes."""
+
+from __future__ import annotations
+
+import random
+import ssl
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+from ._auth import StaticToken, TokenProvider
+from ._clock import Clock
+from ._fanout import FanOutStream, OrgResult, fan_out, fan_out_stream
+from ._http import ClientStats, HTTPCore, Response
+from ._limits import DEFAULT_TOKEN_RATE_LIMITS, LocalRateLimiter, RateLimit, RateLimiter
+from ._resources import Organizations, Tasks
+from ._resources._base import unwrap
+from ._retry import RetryPolicy
+from ._secrets import Secret
+from ._transport import DEFAULT_BASE_URL, Timeouts, Transport, normalize_base_url
+from ._types import Me
+from ._version import __version__
+
+__all__ = ["TallyfyClient"]
+
+T = TypeVar("T")
+
+_UNSET: Any = object()
+
+
+class TallyfyClient:
+    """An asyncio client for the Tallyfy REST API.
+
+    ::
+
+        async with TallyfyClient(os.environ["TALLYFY_API_TOKEN"]) as client:
+            async for org in client.organizations.list():
+                async for task in client.tasks.list_mine(org["id"]):
+                    ...
+
+    One client holds one ``aiohttp.ClientSession`` (created in the running loop on first use),
+    one rate limiter and one retry policy. Share it across tasks; close it with ``async with``
+    or ``await client.aclose()``.
+
+    - ``token``: a personal access token (str or ``Secret``), or a ``TokenProvider``.
+    - ``base_url``: ``https://go.tallyfy.com/api`` (default) or ``https://api.tallyfy.com``.
+    - ``rate_limits``: per-token limits, default Tallyfy's documented 600/minute per user.
+    - ``org_rate_limits``: per-organization limits, all enforced together (none by default).
+    - ``max_concurrency``: requests in flight at once, and the connection pool size.
+    - ``max_retries``, ``retry_budget``: see ``RetryPolicy``; or pass ``retry_policy``.
+    - ``timeout``: seconds for one attempt (send to last byte), or a ``Timeouts``; time queued
+      for the limiter or a connection never counts against it.
+    - ``limiter``: a ``RateLimiter`` to use instead of the in-process one.
+    - ``clock``, ``rng``: injectable time and randomness, for tests.
+    """
+
+    def __init__(
+        self,
+        token: str | Secret | TokenProvider,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        rate_limits: Sequence[RateLimit] = DEFAULT_TOKEN_RATE_LIMITS,
+        org_rate_limits: Sequence[RateLimit] = (),
+        max_concurrency: int = 16,
+        max_retries: int = _UNSET,
+        retry_budget: float = _UNSET,
+        retry_policy: RetryPolicy | None = None,
+        timeout: float | Timeouts = 60.0,
+        limiter: RateLimiter | None = None,
+        rate_limit_feedback: str = "token",
+        ssl_context: ssl.SSLContext | None = None,
+        allow_insecure_http: bool = False,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        user_agent: str | None = None,
+    ) -> None:
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be >= 1")
+        self._auth: TokenProvider = (
+            StaticToken(token) if isinstance(token, (str, Secret)) else token
+        )
+        self.base_url = normalize_base_url(base_url, allow_insecure_http=allow_insecure_http)
+        policy = retry_policy or RetryPolicy()
+        overrides: dict[str, Any] = {}
+        if max_retries is not _UNSET:
+            overrides["max_retries"] = max_retries
+        if retry_budget is not _UNSET:
+            overrides["total_budget"] = retry_budget
+        if overrides:
+            policy = RetryPolicy(
+                **{
+                    "max_retries": policy.max_retries,
+                    "backoff_base": policy.backoff_base,
+                    "backoff_cap": policy.backoff_cap,
+                    "retry_after_cap": policy.retry_after_cap,
+                    "total_budget": policy.total_budget,
+                    "retry_statuses": policy.retry_statuses,
+                    "idempotent_methods": policy.idempotent_methods,
+                    **overrides,
+                }
+            )
+        timeouts = timeout if isinstance(timeout, Timeouts) else Timeouts(total=timeout)
+        rng = rng or random.Random()
+        self._limiter: RateLimiter = limiter or LocalRateLimiter(
+            rate_limits,
+            org_rate_limits,
+            clock=clock,
+            rng=rng,
+            feedback_scope=rate_limit_feedback,
+        )
+        self._transport = Transport(
+            base_url=self.base_url,
+            max_connections=max_concurrency,
+            timeouts=timeouts,
+            ssl_context=ssl_context,
+            user_agent=user_agent or f"aiotallyfy/{__version__}",
+        )
+        self._core = HTTPCore(
+            transport=self._transport,
+            auth=self._auth,
+            limiter=self._limiter,
+            policy=policy,
+            max_concurrency=max_concurrency,
+            clock=clock,
+            rng=rng,
+        )
+        self.max_concurrency = max_concurrency
+        self.organizations = Organizations(self._core)
+        self.tasks = Tasks(self._core)
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"TallyfyClient(base_url={self.base_url!r}, max_concurrency={self.max_concurrency})"
+
+    # -- lifetime ----------------------------------------------------------------------
+    async def __aenter__(self) -> TallyfyClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the session and release every connection. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._transport.aclose()
+        await self._limiter.aclose()
+        await self._auth.aclose()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # -- introspection -----------------------------------------------------------------
+    @property
+    def stats(self) -> ClientStats:
+        """Counters: attempts, retries, 429s, 5xx, transport errors, limiter wait."""
+        return self._core.stats
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return self._core.policy
+
+    @property
+    def limiter(self) -> RateLimiter:
+        return self._limiter
+
+    # -- calls -------------------------------------------------------------------------
+    async def me(self) -> Me:
+        """The token's user (``GET /me``); a cheap way to check a token."""
+        response = await self._core.request("GET", "/me")
+        result: Me = unwrap(response.data, "/me")
+        return result
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        org_id: str | None = None,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        idempotent: bool | None = None,
+    ) -> Response:
+        """Any Tallyfy route, through the same limiter and retry rules as the typed calls.
+
+        ``org_id`` puts the request in that organization's rate-limit scope.
+        """
+        return await self._core.request(
+            method, path, org_id=org_id, params=params, json=json, idempotent=idempotent
+        )
+
+    # -- many organizations --------------------------------------------------------------
+    def fan_out(
+        self,
+        org_ids: Iterable[str],
+        fn: Callable[[str], AsyncIterable[T]],
+        *,
+        concurrency: int | None = None,
+    ) -> AsyncIterator[OrgResult[T]]:
+        """Run ``fn(org_id)`` (an async iterator, e.g. ``lambda o: client.tasks.list_mine(o)``)
+        for every org, bounded; yield an ``OrgResult`` per org as each finishes."""
+        return fan_out(org_ids, fn, concurrency=concurrency or self.max_concurrency)
+
+    def fan_out_stream(
+        self,
+        org_ids: Iterable[str],
+        fn: Callable[[str], AsyncIterable[T]],
+        *,
+        concurrency: int | None = None,
+        buffer: int = 1000,
+        on_org_done: Callable[[OrgResult[T]], None] | None = None,
+    ) -> FanOutStream[T]:
+        """Yield ``(org_id, item)`` as items arrive, in constant memory; see ``FanOutStream``."""
+        return fan_out_stream(
+            org_ids,
+            fn,
+            concurrency=concurrency or self.max_concurrency,
+            buffer=buffer,
+            on_org_done=on_org_done,
+        )
+
+    async def all_org_ids(self) -> list[str]:
+        """The ids of every organization of the token's user (all pages)."""
+        return [str(org["id"]) async for org in self.organizations.list()]

@@ -1,0 +1,189 @@
+"""The exception hierarchy: every failure a caller can see is a ``TallyfyError``.
+
+Each error carries what a person needs to act on it (HTTP status, Tallyfy's ``message`` and
+``code``, the request id, the method and path, how many attempts were made, how long we waited)
+and never the credentials: the path is the only part of the request we keep, and it holds ids,
+not secrets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "APIStatusError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "NotFoundError",
+    "OutcomeUnknownError",
+    "PaginationError",
+    "PermissionDeniedError",
+    "RateLimitedError",
+    "ServerError",
+    "TallyfyError",
+    "TransportError",
+    "ValidationError",
+]
+
+
+class TallyfyError(Exception):
+    """Root of every error raised by aiotallyfy."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        attempts: int = 0,
+        waited: float = 0.0,
+        org_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.method = method
+        self.path = path
+        self.attempts = attempts
+        self.waited = waited
+        self.org_id = org_id
+
+    def _where(self) -> str:
+        if self.method and self.path:
+            return f"{self.method} {self.path}"
+        return ""
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        where = self._where()
+        if where:
+            parts.append(f"[{where}]")
+        if self.attempts > 1:
+            parts.append(f"after {self.attempts} attempts")
+        return " ".join(parts)
+
+
+class APIStatusError(TallyfyError):
+    """The server answered with an error status. ``status`` is that HTTP status code."""
+
+    status: int = 0
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: str | None = None,
+        request_id: str | None = None,
+        errors: Mapping[str, list[str]] | None = None,
+        body: Any = None,
+        method: str | None = None,
+        path: str | None = None,
+        attempts: int = 0,
+        waited: float = 0.0,
+        org_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(
+            message, method=method, path=path, attempts=attempts, waited=waited, org_id=org_id
+        )
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+        self.errors: dict[str, list[str]] = dict(errors or {})
+        self.body = body
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        head = f"HTTP {self.status}"
+        if self.code:
+            head += f" {self.code}"
+        text = f"{head}: {super().__str__()}"
+        if self.errors:
+            fields = "; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(self.errors.items()))
+            text += f" ({fields})"
+        if self.request_id:
+            text += f" (request id {self.request_id})"
+        return text
+
+
+class BadRequestError(APIStatusError):
+    """400: the request was malformed."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the token is missing, wrong, expired, or was revoked by logging out of the web app."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the token's user may not do this in this organization."""
+
+
+class NotFoundError(APIStatusError):
+    """404: no such resource, or no such route."""
+
+
+class ConflictError(APIStatusError):
+    """409: e.g. Tallyfy's ``SEAT_POOL_EXHAUSTED``."""
+
+
+class ValidationError(APIStatusError):
+    """422: the server rejected the input; ``errors`` maps field names to messages.
+
+    Also raised locally, before anything is sent, for input the API would silently drop or
+    mishandle (then ``status`` is 0 and ``attempts`` is 0).
+    """
+
+
+class RateLimitedError(APIStatusError):
+    """429 after every retry allowed by the policy and the time budget was spent."""
+
+
+class ServerError(APIStatusError):
+    """5xx that was not retried, or still failed after retries."""
+
+
+class TransportError(TallyfyError):
+    """The request failed below HTTP: connection refused or reset, timeout, malformed body.
+
+    ``sent`` says whether the request may have reached the server.
+    """
+
+    def __init__(self, message: str, *, sent: bool, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.sent = sent
+
+
+class OutcomeUnknownError(TransportError):
+    """A non-idempotent request (a POST) may have been applied, and we do not know.
+
+    The connection failed after the request was written, so re-sending could apply it twice
+    (Tallyfy has no idempotency keys). Check the resource's state before trying again.
+    """
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        kwargs.pop("sent", None)
+        super().__init__(message, sent=True, **kwargs)
+
+
+class PaginationError(TallyfyError):
+    """The server's pagination broke its own contract (a page loop or missing items)."""
+
+
+_STATUS_ERRORS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: ValidationError,
+    429: RateLimitedError,
+}
+
+
+def error_class_for_status(status: int) -> type[APIStatusError]:
+    """The exception type for an HTTP error status."""
+    if status >= 500:
+        return ServerError
+    return _STATUS_ERRORS.get(status, APIStatusError)

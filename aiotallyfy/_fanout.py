@@ -1,0 +1,183 @@
+"""Many organizations at once, with per-organization results, never all-or-nothing.
+
+``fan_out`` gathers each org's items and yields one ``OrgResult`` per org as each finishes.
+``fan_out_stream`` yields ``(org_id, item)`` as items arrive, through a bounded buffer, so an
+export of any size runs in constant memory. In both, one org's failure is recorded in its
+result and never cancels the others; cancelling the consumer (or leaving the loop) cancels
+every worker and waits for them, so nothing keeps running behind the caller's back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from ._errors import TallyfyError
+
+__all__ = ["FanOutStream", "OrgResult", "fan_out", "fan_out_stream"]
+
+T = TypeVar("T")
+
+OrgSource = Callable[[str], AsyncIterable[T]]
+
+
+@dataclass(slots=True)
+class OrgResult(Generic[T]):
+    """One organization's outcome: its items (for ``fan_out``) or its item count (for the
+    stream), and the error that stopped it, if any."""
+
+    org_id: str
+    items: list[T] = field(default_factory=list)
+    count: int = 0
+    error: Exception | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _dedupe(org_ids: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(org_ids))
+
+
+async def _cancel_all(tasks: Iterable[asyncio.Task[None]]) -> None:
+    pending = [t for t in tasks if not t.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def fan_out(
+    org_ids: Iterable[str],
+    fn: OrgSource[T],
+    *,
+    concurrency: int = 8,
+) -> AsyncIterator[OrgResult[T]]:
+    """Run ``fn(org_id)`` for every org, ``concurrency`` at a time; yield each org's result
+    as it finishes (completion order)."""
+    if concurrency < 1:
+        raise ValueError("concurrency must be >= 1")
+    orgs = _dedupe(org_ids)
+    done: asyncio.Queue[OrgResult[T]] = asyncio.Queue()
+    gate = asyncio.Semaphore(concurrency)
+
+    async def run(org_id: str) -> None:
+        result: OrgResult[T] = OrgResult(org_id)
+        async with gate:
+            try:
+                async for item in fn(org_id):
+                    result.items.append(item)
+                    result.count += 1
+            except Exception as exc:  # one org's failure is its own result
+                result.error = exc
+        done.put_nowait(result)
+
+    tasks = [
+        asyncio.create_task(run(org_id), name=f"aiotallyfy-fanout-{org_id}") for org_id in orgs
+    ]
+    try:
+        for _ in orgs:
+            yield await done.get()
+    finally:
+        await _cancel_all(tasks)
+
+
+class FanOutStream(Generic[T]):
+    """``async for org_id, item in stream``; afterwards ``stream.results`` holds every org's
+    ``OrgResult`` (count and error), and ``stream.failed`` the ones that failed.
+
+    At most ``buffer`` items wait between the workers and the consumer: a slow consumer
+    slows the fetching down instead of growing memory.
+    """
+
+    def __init__(
+        self,
+        org_ids: Iterable[str],
+        fn: OrgSource[T],
+        *,
+        concurrency: int = 8,
+        buffer: int = 1000,
+        on_org_done: Callable[[OrgResult[T]], None] | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be >= 1")
+        if buffer < 1:
+            raise ValueError("buffer must be >= 1")
+        self.org_ids = _dedupe(org_ids)
+        self._fn = fn
+        self._concurrency = concurrency
+        self._buffer = buffer
+        self._on_org_done = on_org_done
+        self.results: dict[str, OrgResult[T]] = {}
+        self._started = False
+
+    @property
+    def failed(self) -> list[OrgResult[T]]:
+        return [r for r in self.results.values() if r.error is not None]
+
+    @property
+    def done_count(self) -> int:
+        return len(self.results)
+
+    def __aiter__(self) -> AsyncIterator[tuple[str, T]]:
+        if self._started:
+            raise RuntimeError("a FanOutStream can be iterated only once")
+        self._started = True
+        return self._run()
+
+    async def _run(self) -> AsyncIterator[tuple[str, T]]:
+        queue: asyncio.Queue[tuple[str, T] | OrgResult[T]] = asyncio.Queue(self._buffer)
+        gate = asyncio.Semaphore(self._concurrency)
+
+        async def run(org_id: str) -> None:
+            result: OrgResult[T] = OrgResult(org_id)
+            async with gate:
+                try:
+                    async for item in self._fn(org_id):
+                        await queue.put((org_id, item))
+                        result.count += 1
+                except Exception as exc:
+                    result.error = exc
+            await queue.put(result)
+
+        tasks = [
+            asyncio.create_task(run(org_id), name=f"aiotallyfy-stream-{org_id}")
+            for org_id in self.org_ids
+        ]
+        remaining = len(tasks)
+        try:
+            while remaining:
+                entry = await queue.get()
+                if isinstance(entry, OrgResult):
+                    remaining -= 1
+                    self.results[entry.org_id] = entry
+                    if self._on_org_done is not None:
+                        self._on_org_done(entry)
+                    continue
+                yield entry
+        finally:
+            await _cancel_all(tasks)
+
+
+def fan_out_stream(
+    org_ids: Iterable[str],
+    fn: OrgSource[T],
+    *,
+    concurrency: int = 8,
+    buffer: int = 1000,
+    on_org_done: Callable[[OrgResult[T]], None] | None = None,
+) -> FanOutStream[T]:
+    """See ``FanOutStream``."""
+    return FanOutStream(
+        org_ids, fn, concurrency=concurrency, buffer=buffer, on_org_done=on_org_done
+    )
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for an org's error, for logs and the CLI."""
+    if isinstance(exc, TallyfyError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"

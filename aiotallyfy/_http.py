@@ -1,0 +1,339 @@
+"""The request loop: limiter → connection slot → send → decide → (wait, retry | return | raise).
+
+This is the one retry layer of aiotallyfy. Pagination, resources and fan-out all call
+``HTTPCore.request`` and never retry on their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from ._auth import TokenProvider
+from ._clock import Clock, LoopClock
+from ._errors import (
+    APIStatusError,
+    AuthenticationError,
+    OutcomeUnknownError,
+    TallyfyError,
+    TransportError,
+    error_class_for_status,
+)
+from ._limits import Admission, LimitScope, RateLimiter
+from ._retry import (
+    Decision,
+    FailureKind,
+    HTTPOutcome,
+    Outcome,
+    RetryPolicy,
+    TransportOutcome,
+    Verdict,
+    decide,
+    parse_retry_after,
+)
+from ._transport import RawResponse, Transport, TransportFailure
+
+__all__ = ["ClientStats", "HTTPCore", "Response"]
+
+logger = logging.getLogger("aiotallyfy")
+
+
+@dataclass(slots=True)
+class ClientStats:
+    """Counters for one client, for progress displays and diagnostics."""
+
+    requests: int = 0  # attempts sent
+    calls: int = 0  # logical calls (each may take several attempts)
+    retries: int = 0
+    rate_limited: int = 0  # 429 answers seen
+    server_errors: int = 0  # 5xx answers seen
+    transport_errors: int = 0
+    limiter_wait: float = 0.0  # seconds spent queued in the rate limiter
+    by_status: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A successful answer: the decoded JSON (``None`` for an empty body, e.g. 204)."""
+
+    status: int
+    data: Any
+    request_id: str | None
+    attempts: int
+
+
+class HTTPCore:
+    """Sends requests through the limiter and the retry policy; shared by all resources."""
+
+    def __init__(
+        self,
+        *,
+        transport: Transport,
+        auth: TokenProvider,
+        limiter: RateLimiter,
+        policy: RetryPolicy,
+        max_concurrency: int,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.transport = transport
+        self.auth = auth
+        self.limiter = limiter
+        self.policy = policy
+        self.clock = clock or LoopClock()
+        self.rng = rng or random.Random()
+        self.stats = ClientStats()
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._token_keys: dict[str, str] = {}
+
+    def _scope(self, token: str, org_id: str | None) -> LimitScope:
+        key = self._token_keys.get(token)
+        if key is None:
+            key = self._token_keys[token] = LimitScope.token_key_for(token)
+        return LimitScope(token_key=key, org_id=org_id)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        org_id: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        idempotent: bool | None = None,
+        policy: RetryPolicy | None = None,
+    ) -> Response:
+        """Send ``method path`` until it succeeds or the policy says stop; raise on failure."""
+        policy = policy or self.policy
+        method = method.upper()
+        url = self.transport.url_for(path, params)
+        body = orjson.dumps(json) if json is not None else None
+        self.stats.calls += 1
+        attempt = 0
+        spent = 0.0  # time in attempts and retry waits; limiter queueing is not counted
+        waited = 0.0
+        refreshed_auth = False
+        while True:
+            attempt += 1
+            token = await self.auth.get_token(org_id)
+            scope = self._scope(token.reveal(), org_id)
+            admission = await self.limiter.acquire(scope)
+            async with self._slots:
+                await self.limiter.commit(admission)
+                waited += admission.waited
+                self.stats.limiter_wait += admission.waited
+                started = self.clock.now()
+                raw: RawResponse | None = None
+                data: Any = None
+                try:
+                    self.stats.requests += 1
+                    raw = await self.transport.send(method, url, token=token, body=body)
+                except TransportFailure as failure:
+                    self.stats.transport_errors += 1
+                    outcome: Outcome = TransportOutcome(failure.kind)
+                    failure_detail = failure.detail
+                else:
+                    outcome, data, failure_detail = self._read(raw, admission)
+                spent += self.clock.now() - started
+
+            if (
+                isinstance(outcome, HTTPOutcome)
+                and outcome.status == 401
+                and not refreshed_auth
+                and await self.auth.on_unauthorized(org_id, token)
+            ):
+                refreshed_auth = True
+                attempt -= 1  # a renewed credential gets a fresh attempt, once
+                continue
+
+            decision = decide(
+                policy,
+                method=method,
+                attempt=attempt,
+                outcome=outcome,
+                elapsed=spent,
+                rng=self.rng,
+                idempotent=idempotent,
+            )
+            self._log(method, path, attempt, outcome, decision, admission)
+            if decision.verdict is Verdict.SUCCESS:
+                assert raw is not None
+                return Response(
+                    status=raw.status,
+                    data=data,
+                    request_id=raw.header("X-Request-Id"),
+                    attempts=attempt,
+                )
+            if decision.verdict is Verdict.RETRY:
+                self.stats.retries += 1
+                if decision.pause_scope is not None:
+                    self.limiter.pause(scope, decision.pause_scope)
+                else:
+                    await self.clock.sleep(decision.delay)
+                spent += decision.delay
+                continue
+            raise self._error(
+                method, path, org_id, attempt, waited, outcome, decision, raw, failure_detail
+            )
+
+    def _read(self, raw: RawResponse, admission: Admission) -> tuple[Outcome, Any, str]:
+        status = raw.status
+        self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
+        retry_after = parse_retry_after(raw.header("Retry-After"))
+        self.limiter.observe(
+            admission,
+            status=status,
+            limit=_int_header(raw, "X-RateLimit-Limit"),
+            remaining=_int_header(raw, "X-RateLimit-Remaining"),
+            retry_after=retry_after,
+        )
+        if status == 429:
+            self.stats.rate_limited += 1
+        elif status >= 500:
+            self.stats.server_errors += 1
+        if status >= 300:
+            return HTTPOutcome(status, retry_after), None, ""
+        if not raw.body.strip():
+            return HTTPOutcome(status), None, ""
+        try:
+            return HTTPOutcome(status), orjson.loads(raw.body), ""
+        except orjson.JSONDecodeError:
+            self.stats.transport_errors += 1
+            ctype = raw.header("Content-Type") or "no content type"
+            detail = f"HTTP {status} with a body that is not valid JSON ({ctype})"
+            return TransportOutcome(FailureKind.MALFORMED), None, detail
+
+    def _error(
+        self,
+        method: str,
+        path: str,
+        org_id: str | None,
+        attempts: int,
+        waited: float,
+        outcome: Outcome,
+        decision: Decision,
+        raw: RawResponse | None,
+        detail: str,
+    ) -> TallyfyError:
+        common: dict[str, Any] = {
+            "method": method,
+            "path": path,
+            "attempts": attempts,
+            "waited": waited,
+            "org_id": org_id,
+        }
+        if isinstance(outcome, TransportOutcome):
+            if decision.verdict is Verdict.OUTCOME_UNKNOWN:
+                return OutcomeUnknownError(
+                    f"{method} may have been applied: {detail or outcome.kind.value}; "
+                    "it was not re-sent. Check the resource before trying again",
+                    **common,
+                )
+            return TransportError(
+                f"{detail or outcome.kind.value} ({decision.reason})", sent=outcome.sent, **common
+            )
+        assert raw is not None
+        message, code, errors, body = _error_fields(raw)
+        cls = error_class_for_status(outcome.status)
+        error: APIStatusError = cls(
+            message,
+            status=outcome.status,
+            code=code,
+            request_id=raw.header("X-Request-Id"),
+            errors=errors,
+            body=body,
+            retry_after=outcome.retry_after,
+            **common,
+        )
+        if isinstance(error, AuthenticationError) and not message:
+            error.message = "the token was rejected (expired, revoked, or wrong)"
+        return error
+
+    def _log(
+        self,
+        method: str,
+        path: str,
+        attempt: int,
+        outcome: Outcome,
+        decision: Decision,
+        admission: Admission,
+    ) -> None:
+        if not logger.isEnabledFor(logging.DEBUG):
+            return
+        result = str(outcome.status) if isinstance(outcome, HTTPOutcome) else outcome.kind.value
+        extra = ""
+        if decision.verdict is Verdict.RETRY:
+            extra = f" retry in {decision.delay:.2f}s"
+        elif decision.verdict is not Verdict.SUCCESS:
+            extra = f" giving up: {decision.reason}"
+        logger.debug(
+            "%s %s -> %s attempt=%d queued=%.3fs%s",
+            method,
+            path,
+            result,
+            attempt,
+            admission.waited,
+            extra,
+        )
+
+
+def _int_header(raw: RawResponse, name: str) -> int | None:
+    value = raw.header(name)
+    if value is None:
+        return None
+    try:
+        return int(value.strip())
+    except ValueError:
+        return None
+
+
+def _error_fields(
+    raw: RawResponse,
+) -> tuple[str, str | None, dict[str, list[str]], Any]:
+    """Tallyfy's ``message``/``code``/``errors`` from an error body, tolerating HTML pages."""
+    ctype = (raw.header("Content-Type") or "").lower()
+    body: Any = None
+    if raw.body:
+        try:
+            body = orjson.loads(raw.body)
+        except orjson.JSONDecodeError:
+            body = None
+    if not isinstance(body, dict):
+        kind = ctype.split(";")[0] or "empty"
+        reason = _REASONS.get(raw.status, "error")
+        return f"{reason} (non-JSON {kind} body)" if raw.body else reason, None, {}, None
+    message = body.get("message")
+    if not isinstance(message, str):
+        error_value = body.get("error")
+        message = error_value if isinstance(error_value, str) else _REASONS.get(raw.status, "")
+    code = body.get("code")
+    errors: dict[str, list[str]] = {}
+    raw_errors = body.get("errors")
+    if isinstance(raw_errors, dict):
+        for name, value in raw_errors.items():
+            if isinstance(value, list):
+                errors[str(name)] = [str(v) for v in value]
+            else:
+                errors[str(name)] = [str(value)]
+    return message, code if isinstance(code, str) else None, errors, body
+
+
+_REASONS: dict[int, str] = {
+    400: "Bad Request",
+    401: "Unauthenticated",
+    403: "Forbidden",
+    404: "Not Found",
+    409: "Conflict",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}

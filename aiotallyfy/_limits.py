@@ -1,0 +1,386 @@
+"""Client-side rate limiting: stay under Tallyfy's limits instead of collecting 429s.
+
+Three mechanisms, per scope (a token, and an organization):
+
+1. **Pacing** with aiolimiter's leaky bucket, so requests leave as a smooth stream.
+2. **An exact window guard**: a log of the last N send times per ``RateLimit``. A leaky bucket
+   alone admits a full burst and then drips (aiolimiter #200, #240, #298), and requests paced
+   through two buckets, or queued for a connection after pacing, can bunch up. The guard, checked
+   right before a request is written, is what makes "never more than N in any window of S
+   seconds" hold; the pacer only makes it rarely needed.
+3. **Feedback from the server**: a 429's ``Retry-After`` pauses the whole scope (every queued
+   request waits, not only the one that was refused), and ``X-RateLimit-Remaining`` closes the
+   gate before the server would answer 429, so that a limit we were never told is found and
+   held within a few requests.
+
+``RateLimiter`` is the seam for other backends (a shared limiter across processes): the client
+only calls ``acquire``, ``commit`` and ``observe``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from aiolimiter import AsyncLimiter
+
+from ._clock import Clock, LoopClock
+
+__all__ = [
+    "DEFAULT_TOKEN_RATE_LIMITS",
+    "SUPPORT_DOC_ORG_RATE_LIMITS",
+    "Admission",
+    "LimitScope",
+    "LocalRateLimiter",
+    "RateLimit",
+    "RateLimiter",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most ``requests`` in any window of ``seconds``.
+
+    ``burst`` is how many may leave back to back before pacing sets in (default: a tenth of
+    ``requests``). The window bound holds whatever the burst.
+    """
+
+    requests: int
+    seconds: float
+    burst: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.requests < 1:
+            raise ValueError("RateLimit.requests must be >= 1")
+        if self.seconds <= 0:
+            raise ValueError("RateLimit.seconds must be > 0")
+        if self.burst is not None and not 1 <= self.burst <= self.requests:
+            raise ValueError("RateLimit.burst must be between 1 and requests")
+
+    @property
+    def effective_burst(self) -> int:
+        return self.burst if self.burst is not None else max(1, self.requests // 10)
+
+    @classmethod
+    def parse(cls, text: str) -> RateLimit:
+        """``"600/60"`` → ``RateLimit(600, 60)``: requests per seconds."""
+        try:
+            requests_text, seconds_text = text.split("/", 1)
+            return cls(int(requests_text), float(seconds_text))
+        except ValueError as exc:
+            raise ValueError(f"expected N/SECONDS such as 600/60, got {text!r}") from exc
+
+    def __str__(self) -> str:
+        return f"{self.requests}/{self.seconds:g}s"
+
+
+# Tallyfy's documented per-user limit: 600 requests per minute per authenticated user, rolling
+# one-minute window (docs: api-clients/postman/troubleshooting, updated 2026-03-22).
+DEFAULT_TOKEN_RATE_LIMITS: tuple[RateLimit, ...] = (RateLimit(600, 60.0),)
+
+# The older api-support README states 100/min and 1,000/hour per organization. Newer docs do
+# not repeat it, so it is not a default; pass it as ``org_rate_limits`` to be conservative.
+SUPPORT_DOC_ORG_RATE_LIMITS: tuple[RateLimit, ...] = (RateLimit(100, 60.0), RateLimit(1000, 3600.0))
+
+
+@dataclass(frozen=True, slots=True)
+class LimitScope:
+    """Who a request counts against: a token (by a hash, never the token) and maybe an org."""
+
+    token_key: str
+    org_id: str | None = None
+
+    @staticmethod
+    def token_key_for(token: str) -> str:
+        return "tok_" + hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+@dataclass(slots=True)
+class Admission:
+    """A request that passed pacing; ``commit`` records its send time."""
+
+    scope: LimitScope
+    sequence: int = 0
+    waited: float = 0.0
+    backend_state: object = None
+
+
+class RateLimiter(Protocol):
+    """The limiter seam. All methods are called from the client's event loop."""
+
+    async def acquire(self, scope: LimitScope) -> Admission:
+        """Wait until the scope may send (pauses, pacing, the remaining-requests gate)."""
+        ...
+
+    async def commit(self, admission: Admission) -> None:
+        """Called right before the request is written: enforce the exact window bound and
+        record the send. Waits only when requests bunched up after pacing."""
+        ...
+
+    def observe(
+        self,
+        admission: Admission,
+        *,
+        status: int | None,
+        limit: int | None,
+        remaining: int | None,
+        retry_after: float | None,
+    ) -> None:
+        """Feed back what the server said about its limit."""
+        ...
+
+    def pause(self, scope: LimitScope, seconds: float) -> None:
+        """Hold every request of ``scope`` for ``seconds`` (a 429's Retry-After plus jitter)."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class _Window:
+    """One ``RateLimit`` in one scope: an aiolimiter pacer plus an exact send log."""
+
+    __slots__ = ("limit", "log", "pacer", "span")
+
+    def __init__(self, limit: RateLimit, margin: float) -> None:
+        self.limit = limit
+        # The server times a request when it arrives, a little after we send it, and network
+        # jitter can squeeze two sends closer together: widen the window by a margin.
+        self.span = limit.seconds + margin
+        burst = limit.effective_burst
+        self.pacer = AsyncLimiter(burst, burst * self.span / limit.requests)
+        self.log: deque[float] = deque(maxlen=limit.requests)
+
+    def wait_needed(self, now: float) -> float:
+        if len(self.log) < self.limit.requests:
+            return 0.0
+        return max(0.0, self.log[0] + self.span - now)
+
+
+@dataclass(slots=True)
+class _ScopeState:
+    windows: list[_Window]
+    paused_until: float = 0.0
+    # X-RateLimit-Remaining as of the response to request ``remaining_sequence``.
+    remaining: int | None = None
+    remaining_sequence: int = -1
+    server_limit: int | None = None
+    sent_sequence: int = 0
+    gate_changed: asyncio.Event | None = None
+    closed_since: float | None = None
+    probe_wait: float = 0.0
+    stats: dict[str, int] = field(default_factory=lambda: {"paused": 0, "gated": 0})
+
+
+class LocalRateLimiter:
+    """The in-process limiter: per-token and per-organization ``RateLimit`` sets.
+
+    ``feedback_scope`` says which scope the server's rate-limit headers and 429s describe:
+    ``"token"`` (Tallyfy documents its limit per authenticated user) or ``"org"``.
+    """
+
+    def __init__(
+        self,
+        token_limits: Sequence[RateLimit] = DEFAULT_TOKEN_RATE_LIMITS,
+        org_limits: Sequence[RateLimit] = (),
+        *,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        margin_ratio: float = 0.01,
+        margin_min: float = 0.05,
+        feedback_scope: str = "token",
+        probe_initial: float = 0.5,
+        probe_max: float = 30.0,
+    ) -> None:
+        if feedback_scope not in ("token", "org"):
+            raise ValueError("feedback_scope must be 'token' or 'org'")
+        self._token_limits = tuple(token_limits)
+        self._org_limits = tuple(org_limits)
+        self._clock = clock or LoopClock()
+        self._rng = rng or random.Random()
+        self._margin_ratio = margin_ratio
+        self._margin_min = margin_min
+        self._feedback_scope = feedback_scope
+        self._probe_initial = probe_initial
+        self._probe_max = probe_max
+        self._tokens: dict[str, _ScopeState] = {}
+        self._orgs: dict[str, _ScopeState] = {}
+        self._sequence = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"LocalRateLimiter(token_limits={[str(x) for x in self._token_limits]}, "
+            f"org_limits={[str(x) for x in self._org_limits]})"
+        )
+
+    # -- scope bookkeeping ---------------------------------------------------------------
+    def _new_state(self, limits: Sequence[RateLimit]) -> _ScopeState:
+        windows = [
+            _Window(lim, max(self._margin_min, lim.seconds * self._margin_ratio)) for lim in limits
+        ]
+        return _ScopeState(windows=windows)
+
+    def _states(self, scope: LimitScope) -> list[_ScopeState]:
+        token_state = self._tokens.get(scope.token_key)
+        if token_state is None:
+            token_state = self._tokens[scope.token_key] = self._new_state(self._token_limits)
+        if scope.org_id is None:
+            return [token_state]
+        org_state = self._orgs.get(scope.org_id)
+        if org_state is None:
+            org_state = self._orgs[scope.org_id] = self._new_state(self._org_limits)
+        # The narrow scope first: its pacing is slower, and the shared token capacity should
+        # not be held while an org waits.
+        return [org_state, token_state]
+
+    def _feedback_state(self, scope: LimitScope) -> _ScopeState:
+        states = self._states(scope)
+        if self._feedback_scope == "org" and scope.org_id is not None:
+            return states[0]
+        return states[-1]
+
+    # -- the RateLimiter interface -------------------------------------------------------
+    async def acquire(self, scope: LimitScope) -> Admission:
+        states = self._states(scope)
+        feedback = self._feedback_state(scope)
+        started = self._clock.now()
+        await self._wait_pauses(states)
+        for state in states:
+            for window in state.windows:
+                await window.pacer.acquire()
+        while True:
+            await self._wait_pauses(states)
+            if not await self._wait_gate(feedback):
+                break
+        self._sequence += 1
+        feedback.sent_sequence = self._sequence
+        return Admission(scope=scope, sequence=self._sequence, waited=self._clock.now() - started)
+
+    async def commit(self, admission: Admission) -> None:
+        states = self._states(admission.scope)
+        started = self._clock.now()
+        while True:
+            now = self._clock.now()
+            wait = max(
+                [self._paused_for(states)] + [w.wait_needed(now) for s in states for w in s.windows]
+            )
+            if wait <= 0:
+                break
+            await self._clock.sleep(wait)
+        now = self._clock.now()
+        for state in states:
+            for window in state.windows:
+                window.log.append(now)
+        admission.waited += now - started
+
+    def observe(
+        self,
+        admission: Admission,
+        *,
+        status: int | None,
+        limit: int | None,
+        remaining: int | None,
+        retry_after: float | None,
+    ) -> None:
+        state = self._feedback_state(admission.scope)
+        if limit is not None:
+            state.server_limit = limit
+        if admission.sequence < state.remaining_sequence:
+            return  # an older answer than the one we already hold
+        if status == 429:
+            # The pause (Retry-After) replaces the remaining-count gate until it ends.
+            state.remaining = None
+            state.remaining_sequence = admission.sequence
+            if retry_after is None:
+                # A bare 429 with no hint: hold the scope briefly so the queue does not storm.
+                self._pause_state(
+                    state, self._probe_initial + self._rng.uniform(0, self._probe_initial)
+                )
+            self._gate_changed(state)
+        elif remaining is not None:
+            state.remaining = remaining
+            state.remaining_sequence = admission.sequence
+            self._gate_changed(state)
+
+    def pause(self, scope: LimitScope, seconds: float) -> None:
+        self._pause_state(self._feedback_state(scope), seconds)
+
+    async def aclose(self) -> None:
+        for state in [*self._tokens.values(), *self._orgs.values()]:
+            self._gate_changed(state)
+
+    # -- internals -----------------------------------------------------------------------
+    def _pause_state(self, state: _ScopeState, seconds: float) -> None:
+        until = self._clock.now() + max(0.0, seconds)
+        if until > state.paused_until:
+            state.paused_until = until
+            state.stats["paused"] += 1
+
+    def _paused_for(self, states: Sequence[_ScopeState]) -> float:
+        now = self._clock.now()
+        return max(0.0, max(s.paused_until for s in states) - now)
+
+    async def _wait_pauses(self, states: Sequence[_ScopeState]) -> None:
+        while (wait := self._paused_for(states)) > 0:
+            await self._clock.sleep(wait)
+
+    def _gate_changed(self, state: _ScopeState) -> None:
+        if state.gate_changed is not None:
+            state.gate_changed.set()
+            state.gate_changed = None
+
+    def _available(self, state: _ScopeState) -> int | None:
+        """Requests the server said we may still send, minus those sent since it said so."""
+        if state.remaining is None:
+            return None
+        return state.remaining - (state.sent_sequence - state.remaining_sequence)
+
+    async def _wait_gate(self, state: _ScopeState) -> bool:
+        """Hold while the server's remaining count is used up. Returns True if it waited.
+
+        The gate reopens when a response reports capacity again. If nothing is in flight to
+        tell us, one request goes out as a probe after a growing wait: the worst it can get is
+        a 429 whose Retry-After then says exactly how long to pause.
+        """
+        available = self._available(state)
+        if available is None or available > 0:
+            state.closed_since = None
+            state.probe_wait = 0.0
+            return False
+        state.stats["gated"] += 1
+        now = self._clock.now()
+        if state.closed_since is None:
+            state.closed_since = now
+            state.probe_wait = self._probe_initial
+        event = state.gate_changed
+        if event is None:
+            event = state.gate_changed = asyncio.Event()
+        deadline = state.closed_since + state.probe_wait
+        timeout = deadline - now
+        if timeout <= 0:
+            # Probe: let exactly one request through and back the next probe off.
+            state.closed_since = now
+            state.probe_wait = min(self._probe_max, state.probe_wait * 2)
+            state.remaining = (state.remaining or 0) + 1
+            return False
+        waiter = asyncio.ensure_future(event.wait())
+        try:
+            sleeper = asyncio.ensure_future(self._clock.sleep(timeout))
+            try:
+                await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                sleeper.cancel()
+        finally:
+            waiter.cancel()
+        return True
+
+    def snapshot(self) -> dict[str, object]:
+        """Counters for diagnostics: pauses and gate closures per scope."""
+        return {
+            "tokens": {k: dict(v.stats) for k, v in self._tokens.items()},
+            "orgs": {k: dict(v.stats) for k, v in self._orgs.items()},
+        }

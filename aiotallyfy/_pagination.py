@@ -1,0 +1,217 @@
+"""Every page of a Tallyfy list, as one async iterator.
+
+Tallyfy's envelope (League Fractal): ``{"data": [...], "meta": {"pagination": {"total",
+"count", "per_page", "current_page", "total_pages", "links"}}}`` where ``links`` is ``[]``
+when there is no previous or next page (a PHP empty array), else an object with ``previous``
+and/or ``next``. We ask for ``per_page=100`` (the server's maximum), read page 1, then fetch
+the remaining pages concurrently (a bounded window ahead) and yield items strictly in page
+order. Each page fetch goes through the client's one retry layer, so a 429 or a dropped
+connection in the middle is retried there and the iteration goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, cast
+
+from ._errors import PaginationError
+
+__all__ = ["AsyncPager", "PageInfo", "parse_page"]
+
+T = TypeVar("T")
+
+MAX_PER_PAGE = 100
+DEFAULT_MAX_PAGES = 100_000
+
+FetchPage = Callable[[dict[str, Any]], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class PageInfo:
+    """What one page says about the list. ``None`` where the server left a counter out."""
+
+    items: list[Any]
+    current_page: int | None
+    total_pages: int | None
+    total: int | None
+    has_next_link: bool
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def parse_page(payload: Any) -> PageInfo:
+    """Read one page of the envelope, tolerating ``links`` as ``[]``, ``{}``, ``null`` or
+    missing, and a missing ``meta`` (then the response is the whole list)."""
+    if isinstance(payload, list):
+        return PageInfo(payload, None, None, None, False)
+    if not isinstance(payload, dict):
+        raise PaginationError(f"expected a JSON object with 'data', got {type(payload).__name__}")
+    data = payload.get("data")
+    if data is None:
+        data = []
+    if not isinstance(data, list):
+        raise PaginationError("expected 'data' to be a list")
+    meta = payload.get("meta")
+    pagination = meta.get("pagination") if isinstance(meta, dict) else None
+    if not isinstance(pagination, dict):
+        return PageInfo(data, None, None, None, False)
+    links = pagination.get("links")
+    has_next = isinstance(links, dict) and bool(links.get("next"))
+    return PageInfo(
+        items=data,
+        current_page=_as_int(pagination.get("current_page")),
+        total_pages=_as_int(pagination.get("total_pages")),
+        total=_as_int(pagination.get("total")),
+        has_next_link=has_next,
+    )
+
+
+def _item_key(item: Any) -> Any:
+    if isinstance(item, dict):
+        return item.get("id", None)
+    return None
+
+
+class AsyncPager(Generic[T]):
+    """An async iterator over every item of a list, across all pages.
+
+    ``async for task in client.tasks.list_mine(org_id): ...``. It can be iterated once.
+    ``limit`` stops after that many items; ``prefetch`` is how many pages may be in flight
+    (and buffered) ahead of the consumer.
+    """
+
+    def __init__(
+        self,
+        fetch: FetchPage,
+        params: Mapping[str, Any] | None = None,
+        *,
+        per_page: int = MAX_PER_PAGE,
+        prefetch: int = 4,
+        limit: int | None = None,
+        max_pages: int = DEFAULT_MAX_PAGES,
+        describe: str = "list",
+    ) -> None:
+        if not 1 <= per_page <= MAX_PER_PAGE:
+            raise ValueError(f"per_page must be between 1 and {MAX_PER_PAGE}")
+        if prefetch < 1:
+            raise ValueError("prefetch must be >= 1")
+        self._fetch = fetch
+        self._params = {k: v for k, v in (params or {}).items() if v is not None}
+        self._params.pop("page", None)
+        self._params["per_page"] = per_page
+        self._prefetch = prefetch
+        self._limit = limit
+        self._max_pages = max_pages
+        self._describe = describe
+        self._iterator: AsyncGenerator[T, None] | None = None
+        self.pages_fetched = 0
+        self.total: int | None = None
+
+    def __repr__(self) -> str:
+        return f"AsyncPager({self._describe}, per_page={self._params['per_page']})"
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        if self._iterator is not None:
+            raise RuntimeError("an AsyncPager can be iterated only once; call the method again")
+        self._iterator = self._items()
+        return self._iterator
+
+    async def to_list(self) -> list[T]:
+        """Every item in one list. For large lists prefer ``async for``: memory stays flat."""
+        return [item async for item in self]
+
+    async def _get(self, page: int) -> PageInfo:
+        params = dict(self._params)
+        params["page"] = page
+        info = parse_page(await self._fetch(params))
+        self.pages_fetched += 1
+        return info
+
+    async def _items(self) -> AsyncGenerator[T, None]:
+        yielded = 0
+        seen_first_keys: set[Any] = set()
+
+        def check(page: int, info: PageInfo) -> None:
+            if info.current_page is not None and info.current_page != page:
+                raise PaginationError(
+                    f"{self._describe}: asked for page {page}, the server sent page "
+                    f"{info.current_page} (it may be ignoring the page parameter)"
+                )
+            if info.items:
+                key = (_item_key(info.items[0]), _item_key(info.items[-1]), len(info.items))
+                if key[0] is not None and key in seen_first_keys:
+                    raise PaginationError(
+                        f"{self._describe}: page {page} repeats an earlier page; stopping "
+                        "instead of looping"
+                    )
+                seen_first_keys.add(key)
+
+        first = await self._get(1)
+        check(1, first)
+        self.total = first.total
+        for item in first.items:
+            if self._limit is not None and yielded >= self._limit:
+                return
+            yielded += 1
+            yield cast(T, item)
+
+        if first.total_pages is None:
+            # No page count: walk while the server links a next page (the Go CLI's rule).
+            page, info = 1, first
+            while info.has_next_link and info.items:
+                page += 1
+                self._guard_page_cap(page)
+                info = await self._get(page)
+                check(page, info)
+                for item in info.items:
+                    if self._limit is not None and yielded >= self._limit:
+                        return
+                    yielded += 1
+                    yield cast(T, item)
+            return
+
+        last_page = first.total_pages
+        next_page = 2
+        window: dict[int, asyncio.Task[PageInfo]] = {}
+        try:
+            page = 2
+            while page <= last_page:
+                self._guard_page_cap(page)
+                while next_page <= last_page and len(window) < self._prefetch:
+                    window[next_page] = asyncio.ensure_future(self._get(next_page))
+                    next_page += 1
+                info = await window.pop(page)
+                check(page, info)
+                if not info.items:
+                    # The list shrank while we read it: nothing further to read.
+                    return
+                for item in info.items:
+                    if self._limit is not None and yielded >= self._limit:
+                        return
+                    yielded += 1
+                    yield cast(T, item)
+                if page == last_page and info.total_pages and info.total_pages > last_page:
+                    # The list grew while we read it: keep going to the new end.
+                    last_page = info.total_pages
+                page += 1
+        finally:
+            for task in window.values():
+                task.cancel()
+            if window:
+                await asyncio.gather(*window.values(), return_exceptions=True)
+
+    def _guard_page_cap(self, page: int) -> None:
+        if page > self._max_pages:
+            raise PaginationError(
+                f"{self._describe}: more than {self._max_pages} pages; stopping (max_pages)"
+            )

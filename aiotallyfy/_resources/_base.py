@@ -1,0 +1,56 @@
+"""What every resource namespace shares: the request core and the list → pager glue."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from .._errors import PaginationError
+from .._http import HTTPCore
+from .._pagination import MAX_PER_PAGE, AsyncPager
+
+__all__ = ["Resource"]
+
+T = TypeVar("T")
+
+
+class Resource:
+    """Base of the resource namespaces. Holds the client's ``HTTPCore``; no state of its own."""
+
+    __slots__ = ("_core",)
+
+    def __init__(self, core: HTTPCore) -> None:
+        self._core = core
+
+    def _pager(
+        self,
+        path: str,
+        *,
+        org_id: str | None,
+        params: Mapping[str, Any] | None = None,
+        per_page: int = MAX_PER_PAGE,
+        limit: int | None = None,
+        prefetch: int = 4,
+        item_type: type[T],
+    ) -> AsyncPager[T]:
+        core = self._core
+
+        async def fetch(page_params: dict[str, Any]) -> Any:
+            return (await core.request("GET", path, org_id=org_id, params=page_params)).data
+
+        return AsyncPager[T](
+            fetch, params, per_page=per_page, limit=limit, prefetch=prefetch, describe=path
+        )
+
+    async def _get_item(
+        self, path: str, *, org_id: str | None, params: Mapping[str, Any] | None = None
+    ) -> Any:
+        """``GET`` one object: Tallyfy wraps it as ``{"data": {...}}``."""
+        response = await self._core.request("GET", path, org_id=org_id, params=params)
+        return unwrap(response.data, path)
+
+
+def unwrap(payload: Any, path: str) -> Any:
+    if isinstance(payload, dict) and "data" in payload:
+        return payload["data"]
+    raise PaginationError(f"{path}: expected an object with 'data', got {type(payload).__name__}")
