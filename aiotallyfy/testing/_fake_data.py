@@ -240,6 +240,7 @@ class FakeData:
         self.now: int = calendar.timegm(self.now_dt.utctimetuple())
         """Reference instant (unix seconds) for overdue / due-soon filters."""
         self._tasks_per_run = tasks_per_run
+        self._members_per_org = max(0, members_per_org)
         self._completions: Counter[str] = Counter()
         self._reopens: Counter[str] = Counter()
         self._preds = self._build_predicates()
@@ -283,7 +284,7 @@ class FakeData:
         members = [dict(self.me, role="admin" if not forbidden else "light", status="active")]
         member_ids = [self.me_id]
         used = {self.me_id}
-        for _ in range(4):
+        for _ in range(self._members_per_org):
             uid = 10000 + rng.randrange(90000)
             while uid in used:
                 uid += 1
