@@ -396,6 +396,7 @@ class FakeData:
                 s = COMPLETED if roll < 77 else IN_PROGRESS if roll < 166 else NOT_STARTED
                 mine = (a >> 8) & 1 == 1
                 oneoff = (a >> 9) & 0xF < 3
+            mine = mine or not n_others  # nobody else to own it
             f = (F_MINE if mine else 0) | (F_ONEOFF if oneoff else 0)
             if s != COMPLETED and (a >> 13) & 0x1F == 0:
                 f |= F_PROBLEM
