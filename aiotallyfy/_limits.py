@@ -42,6 +42,11 @@ __all__ = [
 ]
 
 
+# Waits shorter than this are treated as done: a clock that lands on a deadline computed from
+# floats can come out a hair early, and sleeping 1e-16 s would not move it.
+_EPSILON = 1e-6
+
+
 @dataclass(frozen=True, slots=True)
 class RateLimit:
     """At most ``requests`` in any window of ``seconds``.
@@ -268,7 +273,7 @@ class LocalRateLimiter:
             wait = max(
                 [self._paused_for(states)] + [w.wait_needed(now) for s in states for w in s.windows]
             )
-            if wait <= 0:
+            if wait <= _EPSILON:
                 break
             await self._clock.sleep(wait)
         now = self._clock.now()
@@ -325,7 +330,7 @@ class LocalRateLimiter:
         return max(0.0, max(s.paused_until for s in states) - now)
 
     async def _wait_pauses(self, states: Sequence[_ScopeState]) -> None:
-        while (wait := self._paused_for(states)) > 0:
+        while (wait := self._paused_for(states)) > _EPSILON:
             await self._clock.sleep(wait)
 
     def _gate_changed(self, state: _ScopeState) -> None:
@@ -361,7 +366,7 @@ class LocalRateLimiter:
             event = state.gate_changed = asyncio.Event()
         deadline = state.closed_since + state.probe_wait
         timeout = deadline - now
-        if timeout <= 0:
+        if timeout <= _EPSILON:
             # Probe: let exactly one request through and back the next probe off.
             state.closed_since = now
             state.probe_wait = min(self._probe_max, state.probe_wait * 2)

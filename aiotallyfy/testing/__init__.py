@@ -1,0 +1,25 @@
+"""Test against a faithful fake Tallyfy over real loopback sockets, optionally on virtual time.
+
+- ``FakeTallyfy``: an aiohttp.web server on 127.0.0.1 serving Tallyfy's routes, envelope,
+  quirks, errors, rate limits and injectable faults, recording every request.
+- ``VirtualTimeLoop`` / ``run_virtual``: an event loop whose clock jumps when idle, so that
+  Retry-After, backoff, rate-limit windows and timeouts are tested in milliseconds.
+- The pytest plugin (installed with the package) provides ``fake_tallyfy`` and
+  ``fake_tallyfy_factory`` fixtures.
+"""
+
+from ._fake_data import FakeData
+from ._fake_server import FakeTallyfy, RecordedRequest
+from ._faults import FAULT_NAMES, FaultPlan
+from ._virtual_time import VirtualTimeLoop, run_virtual, virtual_time_loop_factories
+
+__all__ = [
+    "FAULT_NAMES",
+    "FakeData",
+    "FakeTallyfy",
+    "FaultPlan",
+    "RecordedRequest",
+    "VirtualTimeLoop",
+    "run_virtual",
+    "virtual_time_loop_factories",
+]
