@@ -218,7 +218,7 @@ def paginated_response(
         page, per_page = 1, max(1, total)
     else:
         page = _int_param(ctx, "page", 1, 1)
-        per_page = min(_int_param(ctx, "per_page", default_per_page, 1), MAX_PER_PAGE)
+        per_page = min(_int_param(ctx, "per_page", default_per_page, 1), ctx.fake.max_per_page)
     total_pages = max(1, math.ceil(total / per_page))
     start = (page - 1) * per_page
     items = fetch(start, min(start + per_page, total)) if start < total else []
@@ -655,6 +655,7 @@ class FakeTallyfy:
         seed: int = 0,
         token: str | None = None,
         org_list_per_page_default: int = DEFAULT_PER_PAGE,
+        max_per_page: int = MAX_PER_PAGE,
         rate_limit: tuple[int, float] | None = None,
         rate_limit_scope: Literal["token", "org"] = "token",
         rate_limit_headers: bool = True,
@@ -679,6 +680,9 @@ class FakeTallyfy:
         self.tokens: set[str] = {self.token}
         """Every accepted bearer token (add OAuth-issued ones here; remove to revoke)."""
         self.org_list_per_page_default = org_list_per_page_default
+        self.max_per_page = max_per_page
+        """The clamp on ``per_page`` (Tallyfy's is 100; lower it to test clients that ask for
+        more than a server gives)."""
         self.rate_limit_scope: Literal["token", "org"] = rate_limit_scope
         self.rate_limit_headers = rate_limit_headers
         self.latency = latency
