@@ -45,6 +45,7 @@ __all__ = [
 # Waits shorter than this are treated as done: a clock that lands on a deadline computed from
 # floats can come out a hair early, and sleeping 1e-16 s would not move it.
 _EPSILON = 1e-6
+_ACCEPTED_LOG = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +113,7 @@ class Admission:
     scope: LimitScope
     sequence: int = 0
     waited: float = 0.0
+    sent_at: float | None = None
     backend_state: object = None
 
 
@@ -178,7 +180,12 @@ class _ScopeState:
     gate_changed: asyncio.Event | None = None
     closed_since: float | None = None
     probe_wait: float = 0.0
-    stats: dict[str, int] = field(default_factory=lambda: {"paused": 0, "gated": 0})
+    stats: dict[str, int] = field(default_factory=lambda: {"paused": 0, "gated": 0, "learned": 0})
+    # Send times of answered, admitted requests: what the server let through, for learning a
+    # limit from bare 429s (no X-RateLimit-* headers).
+    accepted: deque[float] = field(default_factory=lambda: deque(maxlen=_ACCEPTED_LOG))
+    learned: _Window | None = None
+    learned_sequence: int = 0
 
 
 class LocalRateLimiter:
@@ -281,6 +288,7 @@ class LocalRateLimiter:
             for window in state.windows:
                 window.log.append(now)
         admission.waited += now - started
+        admission.sent_at = now
 
     def observe(
         self,
@@ -296,10 +304,18 @@ class LocalRateLimiter:
             state.server_limit = limit
         if admission.sequence < state.remaining_sequence:
             return  # an older answer than the one we already hold
+        if status is not None and status < 400 and admission.sent_at is not None:
+            state.accepted.append(admission.sent_at)
         if status == 429:
-            # The pause (Retry-After) replaces the remaining-count gate until it ends.
-            state.remaining = None
-            state.remaining_sequence = admission.sequence
+            if remaining is None and retry_after is not None:
+                self._learn_from_bare_429(state, admission, retry_after)
+            if state.remaining is not None or remaining is not None:
+                # The server reports its count: after the pause, one request goes first and
+                # its answer says how many more may follow. Without this, every queued request
+                # would leave at once when the pause ends and meet a window that frees slots
+                # one at a time.
+                state.remaining = 1
+                state.remaining_sequence = state.sent_sequence
             if retry_after is None:
                 # A bare 429 with no hint: hold the scope briefly so the queue does not storm.
                 self._pause_state(
@@ -319,6 +335,41 @@ class LocalRateLimiter:
             self._gate_changed(state)
 
     # -- internals -----------------------------------------------------------------------
+    def _learn_from_bare_429(
+        self, state: _ScopeState, admission: Admission, retry_after: float
+    ) -> None:
+        """Infer the server's window from a 429 that carries only ``Retry-After``.
+
+        A sliding- or fixed-window server refuses once the requests it accepted in its window
+        reach N, and says to retry when the oldest of them leaves the window. So, counting the
+        requests it accepted since we began (or, once learned, in the learned window), N is
+        that count and the window ends ``retry_after`` from now. The learned limit then paces
+        and guards the scope like a configured one; a later bare 429 shrinks it by a tenth.
+        """
+        now = self._clock.now()
+        if not state.accepted:
+            return
+        if state.learned is not None and admission.sequence <= state.learned_sequence:
+            return  # sent before we learned: the same episode, already accounted for
+        if state.learned is None:
+            oldest = state.accepted[0]
+            span = max(0.001, now + retry_after - oldest)
+            count = len(state.accepted)
+        else:
+            span = state.learned.limit.seconds
+            count = max(1, int(state.learned.limit.requests * 0.9))
+        limit = RateLimit(max(1, count), span, burst=1)
+        window = _Window(limit, max(self._margin_min, span * self._margin_ratio))
+        # Seed the guard with what the server already counts, so the scope does not burst
+        # again the moment the pause ends.
+        window.log.extend(list(state.accepted)[-limit.requests :])
+        if state.learned is not None:
+            state.windows.remove(state.learned)
+        state.learned = window
+        state.learned_sequence = state.sent_sequence
+        state.windows.append(window)
+        state.stats["learned"] += 1
+
     def _pause_state(self, state: _ScopeState, seconds: float) -> None:
         until = self._clock.now() + max(0.0, seconds)
         if until > state.paused_until:

@@ -54,8 +54,15 @@ def test_parse_page_without_meta_is_one_page() -> None:
 class ScriptedPages:
     """A list of ``total`` items served ``per_page`` at a time, with optional misbehaviour."""
 
-    def __init__(self, total: int, *, per_page_cap: int = 100, delays: dict[int, float] | None = None,
-                 ignore_page: bool = False, no_total_pages: bool = False) -> None:
+    def __init__(
+        self,
+        total: int,
+        *,
+        per_page_cap: int = 100,
+        delays: dict[int, float] | None = None,
+        ignore_page: bool = False,
+        no_total_pages: bool = False,
+    ) -> None:
         self.items = [{"id": f"t{i:05d}"} for i in range(total)]
         self.per_page_cap = per_page_cap
         self.delays = delays or {}

@@ -21,11 +21,24 @@ from aiotallyfy._retry import (
 POLICY = RetryPolicy(max_retries=3, backoff_base=0.5, backoff_cap=8.0, total_budget=45.0)
 
 
-def verdict(method: str, outcome: HTTPOutcome | TransportOutcome, *, attempt: int = 1,
-            elapsed: float = 0.0, policy: RetryPolicy = POLICY,
-            idempotent: bool | None = None) -> Verdict:
-    return decide(policy, method=method, attempt=attempt, outcome=outcome, elapsed=elapsed,
-                  rng=random.Random(1), idempotent=idempotent).verdict
+def verdict(
+    method: str,
+    outcome: HTTPOutcome | TransportOutcome,
+    *,
+    attempt: int = 1,
+    elapsed: float = 0.0,
+    policy: RetryPolicy = POLICY,
+    idempotent: bool | None = None,
+) -> Verdict:
+    return decide(
+        policy,
+        method=method,
+        attempt=attempt,
+        outcome=outcome,
+        elapsed=elapsed,
+        rng=random.Random(1),
+        idempotent=idempotent,
+    ).verdict
 
 
 @pytest.mark.parametrize("status", [200, 201, 204, 304])
@@ -36,8 +49,14 @@ def test_success_statuses(status: int) -> None:
 
 @pytest.mark.parametrize("method", ["GET", "POST", "PUT", "DELETE"])
 def test_429_is_retried_for_every_method(method: str) -> None:
-    d = decide(POLICY, method=method, attempt=1, outcome=HTTPOutcome(429, retry_after=3.0),
-               elapsed=0, rng=random.Random(0))
+    d = decide(
+        POLICY,
+        method=method,
+        attempt=1,
+        outcome=HTTPOutcome(429, retry_after=3.0),
+        elapsed=0,
+        rng=random.Random(0),
+    )
     assert d.verdict is Verdict.RETRY
     # Retry-After plus a small jitter, and the whole scope is paused for the same time.
     assert 3.0 <= d.delay <= 3.0 + 0.3 + 1e-9
@@ -45,8 +64,9 @@ def test_429_is_retried_for_every_method(method: str) -> None:
 
 
 def test_429_without_retry_after_backs_off_and_pauses() -> None:
-    d = decide(POLICY, method="GET", attempt=2, outcome=HTTPOutcome(429), elapsed=0,
-               rng=random.Random(0))
+    d = decide(
+        POLICY, method="GET", attempt=2, outcome=HTTPOutcome(429), elapsed=0, rng=random.Random(0)
+    )
     assert d.verdict is Verdict.RETRY
     assert 0.0 <= d.delay <= 1.0
     assert d.pause_scope == d.delay
@@ -93,7 +113,10 @@ def test_failure_after_sending_post_is_outcome_unknown(kind: FailureKind) -> Non
 def test_max_retries_counts_retries_after_the_first_attempt() -> None:
     outcome = HTTPOutcome(503)
     assert [verdict("GET", outcome, attempt=a) for a in (1, 2, 3, 4)] == [
-        Verdict.RETRY, Verdict.RETRY, Verdict.RETRY, Verdict.FAIL,
+        Verdict.RETRY,
+        Verdict.RETRY,
+        Verdict.RETRY,
+        Verdict.FAIL,
     ]
     assert verdict("GET", outcome, policy=RetryPolicy(max_retries=0)) is Verdict.FAIL
 
