@@ -14,8 +14,21 @@ from ._clock import Clock
 from ._fanout import FanOutStream, OrgResult, fan_out, fan_out_stream
 from ._http import ClientStats, HTTPCore, Response
 from ._limits import DEFAULT_TOKEN_RATE_LIMITS, LocalRateLimiter, RateLimit, RateLimiter
-from ._resources import Organizations, Tasks
+from ._resources import (
+    Blueprints,
+    Comments,
+    Folders,
+    Groups,
+    Guests,
+    Organizations,
+    Runs,
+    SearchResults,
+    Tags,
+    Tasks,
+    Users,
+)
 from ._resources._base import unwrap
+from ._resources._search import search as _search
 from ._retry import RetryPolicy
 from ._secrets import Secret
 from ._transport import DEFAULT_BASE_URL, Timeouts, Transport, normalize_base_url
@@ -128,6 +141,14 @@ class TallyfyClient:
         self.max_concurrency = max_concurrency
         self.organizations = Organizations(self._core)
         self.tasks = Tasks(self._core)
+        self.runs = Runs(self._core)
+        self.blueprints = Blueprints(self._core)
+        self.users = Users(self._core)
+        self.guests = Guests(self._core)
+        self.groups = Groups(self._core)
+        self.tags = Tags(self._core)
+        self.folders = Folders(self._core)
+        self.comments = Comments(self._core)
         self._closed = False
 
     def __repr__(self) -> str:
@@ -226,6 +247,14 @@ class TallyfyClient:
             buffer=buffer,
             on_org_done=on_org_done,
         )
+
+    def search(
+        self, org_id: str, text: str, *, on: Sequence[str] = ("process", "task", "blueprint"),
+        limit_per_type: int | None = None, **extra: Any,
+    ) -> SearchResults:  # fmt: skip
+        """Search ``org_id``: iterate for ``SearchHit(type, item)`` over every page of every
+        type in ``on``, or ``await ....by_type()``; see ``SearchResults``."""
+        return _search(self._core, org_id, text, on=on, limit_per_type=limit_per_type, **extra)
 
     async def all_org_ids(self) -> list[str]:
         """The ids of every organization of the token's user (all pages)."""

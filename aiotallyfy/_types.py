@@ -9,7 +9,26 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
-__all__ = ["CompletedTask", "Me", "Organization", "Task", "TaskOwners"]
+__all__ = [
+    "Blueprint",
+    "Comment",
+    "CompletedTask",
+    "Folder",
+    "FolderObject",
+    "FormField",
+    "Group",
+    "Guest",
+    "KickoffField",
+    "Me",
+    "Organization",
+    "Run",
+    "RunProgress",
+    "Step",
+    "Tag",
+    "Task",
+    "TaskOwners",
+    "User",
+]
 
 
 class Me(TypedDict, total=False):
@@ -88,3 +107,180 @@ class CompletedTask(TypedDict, total=False):
     completer_id: int | None
     is_approved: bool | None
     tasks_changed_by_rules: dict[str, Any]
+
+
+# -- processes, blueprints, people, comments (issue 5) ---------------------------------------
+class RunProgress(TypedDict, total=False):
+    complete: int
+    total: int
+    percent: float
+
+
+class Run(TypedDict, total=False):
+    """A process (``run``). ``prerun`` is keyed by kick-off field timeline id."""
+
+    id: str
+    increment_id: int
+    checklist_id: str
+    checklist_title: str
+    name: str
+    summary: str | None
+    status: str
+    progress: RunProgress
+    whole_progress: Any
+    started_by: int
+    owner_id: int
+    prerun: dict[str, Any]
+    prerun_status: str | None
+    starred: bool
+    type: str
+    is_public: bool
+    parent_id: str | None
+    collaborators: list[int]
+    created_at: str
+    started_at: str
+    last_updated: str
+    completed_at: str | None
+    archived_at: str | None
+    due_date: str | None
+    tags: Any
+
+
+class KickoffField(TypedDict, total=False):
+    """A blueprint's kick-off (``prerun``) field; ``id`` is the timeline id, the launch key."""
+
+    id: str
+    checklist_id: str
+    alias: str | None
+    label: str
+    field_type: str
+    guidance: str | None
+    position: int
+    required: bool
+    options: list[dict[str, Any]]
+    columns: list[dict[str, Any]]
+
+
+class Step(TypedDict, total=False):
+    id: str
+    checklist_id: str
+    alias: str | None
+    title: str
+    summary: str | None
+    position: int
+    task_type: str
+    deadline: Any
+    webhook: str | None
+
+
+class FormField(TypedDict, total=False):
+    id: str
+    label: str
+    field_type: str
+    value: Any
+    required: bool
+    step_id: str | None
+
+
+class Blueprint(TypedDict, total=False):
+    """A blueprint/template (``checklist``)."""
+
+    id: str
+    title: str
+    summary: str | None
+    type: str
+    status: str
+    starred: bool
+    owner_id: int
+    created_by: int
+    steps_count: int
+    alias: str | None
+    folder_id: str | None
+    webhook: str | None
+    is_public: bool
+    created_at: str
+    last_updated: str
+    archived_at: str | None
+    prerun: list[KickoffField]
+    automated_actions: list[Any]
+    tags: Any
+
+
+class User(TypedDict, total=False):
+    id: int
+    email: str
+    username: str
+    first_name: str
+    last_name: str
+    full_name: str
+    profile_pic: str | None
+    role: str
+    status: str
+    timezone: str
+    last_login_at: str | None
+    created_at: str
+
+
+class Guest(TypedDict, total=False):
+    id: int
+    email: str
+    first_name: str | None
+    last_name: str | None
+    status: str
+    details: dict[str, Any]
+    link: str | None
+    created_at: str
+
+
+class Group(TypedDict, total=False):
+    id: str
+    name: str
+    description: str | None
+    logo: str | None
+    members: list[int]
+    guests: list[str]
+    created_at: str
+    last_updated: str
+
+
+class Tag(TypedDict, total=False):
+    id: str
+    title: str
+    color: str
+    auto_generated: bool
+    created_at: str
+    deleted_at: str | None
+
+
+class Folder(TypedDict, total=False):
+    id: str
+    name: str
+    parent_id: str | None
+    created_at: str
+    last_updated: str
+
+
+class FolderObject(TypedDict, total=False):
+    """A ``folders/add-object`` relation: delete it to take the object out of the folder."""
+
+    id: str
+    folder_id: str
+    subject_id: str
+    subject_type: str
+
+
+class Comment(TypedDict, total=False):
+    """A task thread entry: a comment, or a problem/resolve/improvement/advice."""
+
+    id: str
+    content: str
+    author_id: int | None
+    author_type: str
+    task_id: str
+    label: str
+    state: str
+    created_at: str
+    updated_at: str
+    archived_at: str | None
+    resolve_id: str | None
+    sent_to: list[Any]

@@ -206,10 +206,10 @@ async def test_not_found_forbidden_and_method(
         }
     r = await call(session, "PATCH", f"{base}/organizations/{org}/tasks")
     assert r.status == 405
-    assert r.headers["Allow"] == "GET"
+    assert r.headers["Allow"] == "GET, POST"  # POST: create a one-off task (issue 5)
     assert r.json == {
         "message": f"The PATCH method is not supported for route api/organizations/{org}/tasks. "
-        "Supported methods: GET."
+        "Supported methods: GET, POST."
     }
     r = await call(session, "GET", f"{base}/organizations/{org}")
     assert r.json == {"data": fake.data.organization(org)}

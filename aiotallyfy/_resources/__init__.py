@@ -1,6 +1,25 @@
 """Resource namespaces (``client.tasks``, ``client.organizations``, ...): one module each."""
 
+from ._blueprints import Blueprints
+from ._comments import Comments
+from ._org_objects import Folders, Tags
 from ._organizations import Organizations
+from ._people import Groups, Guests, Users
+from ._runs import Runs
+from ._search import SearchHit, SearchResults
 from ._tasks import Tasks
 
-__all__ = ["Organizations", "Tasks"]
+__all__ = [
+    "Blueprints",
+    "Comments",
+    "Folders",
+    "Groups",
+    "Guests",
+    "Organizations",
+    "Runs",
+    "SearchHit",
+    "SearchResults",
+    "Tags",
+    "Tasks",
+    "Users",
+]

@@ -1,4 +1,6 @@
-"""Tasks: mine, org-wide, one, complete, reopen (process and one-off routes).
+"""Tasks: mine, org-wide, one, complete, reopen (process and one-off routes); create, update,
+archive, restore and delete one-off tasks; update process tasks; a member's, a guest's and a
+run's tasks.
 
 ``GET /organizations/{org}/me/tasks`` silently applies ``status=active`` when ``status`` is
 absent (tallyfy/sdk#76: 0 tasks without it, 15 with ``status=all``), so ``list_mine`` always
@@ -7,16 +9,23 @@ sends it, defaulting to ``all``.
 
 from __future__ import annotations
 
+import builtins
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
+from .._errors import ValidationError
 from .._ids import segment
 from .._pagination import AsyncPager
 from .._types import CompletedTask, Task
+from .._validation import email_segment, format_datetime, validate_owners, validate_timeline_map
 from ._base import Resource, unwrap
+from ._writes import body_of, org_path, with_param
 
 __all__ = ["Tasks"]
 
 MY_TASK_STATUSES = frozenset({"all", "active", "completed", "overdue", "due_soon", "hasproblem"})
+TASK_TYPES = frozenset({"task", "approval", "expiring", "email", "expiring_email"})
 
 
 class Tasks(Resource):
@@ -128,3 +137,174 @@ class Tasks(Resource):
         response = await self._core.request("DELETE", path, org_id=org_id, idempotent=True)
         result: Task = unwrap(response.data, path)
         return result
+
+    # -- other people's tasks, a run's tasks ---------------------------------------------
+    def list_for_user(
+        self,
+        org_id: str,
+        user_id: int,
+        *,
+        status: str | None = None,
+        with_: str | builtins.list[str] | None = None,
+        limit: int | None = None,
+        **filters: Any,
+    ) -> AsyncPager[Task]:
+        """A member's tasks (``GET .../users/{id}/tasks``), all pages."""
+        path = f"{org_path(org_id)}/users/{segment(user_id, name='user_id')}/tasks"
+        params: dict[str, Any] = {"status": status, **(with_param(with_) or {}), **filters}
+        return self._pager(path, org_id=org_id, params=params, limit=limit, item_type=Task)
+
+    def list_for_guest(
+        self,
+        org_id: str,
+        email: str,
+        *,
+        status: str | None = None,
+        limit: int | None = None,
+        **filters: Any,
+    ) -> AsyncPager[Task]:
+        """A guest's tasks (``GET .../guests/{email}/tasks``), all pages.
+
+        The MCP notes this route may ignore ``per_page`` and page by 10; the pager follows the
+        server's own page count, so every task is still read.
+        """
+        path = f"{org_path(org_id)}/guests/{email_segment(email)}/tasks"
+        params: dict[str, Any] = {"status": status, **filters}
+        return self._pager(path, org_id=org_id, params=params, limit=limit, item_type=Task)
+
+    def list_for_run(
+        self,
+        org_id: str,
+        run_id: str,
+        *,
+        status: str | None = None,
+        with_: str | builtins.list[str] | None = None,
+        limit: int | None = None,
+        **filters: Any,
+    ) -> AsyncPager[Task]:
+        """The tasks of one process (``GET .../runs/{run}/tasks``), all pages."""
+        path = f"{org_path(org_id)}/runs/{segment(run_id, name='run_id')}/tasks"
+        params: dict[str, Any] = {"status": status, **(with_param(with_) or {}), **filters}
+        return self._pager(path, org_id=org_id, params=params, limit=limit, item_type=Task)
+
+    # -- writes --------------------------------------------------------------------------
+    async def update(
+        self,
+        org_id: str,
+        task_id: str,
+        run_id: str,
+        *,
+        taskdata: Mapping[str, Any] | None = None,
+        owners: Mapping[str, Any] | None = None,
+        deadline: datetime | str | None = None,
+        started_at: datetime | str | None = None,
+        **fields: Any,
+    ) -> Task:
+        """Update a process task (``PUT .../runs/{run}/tasks/{task}``); every field optional.
+
+        ``taskdata`` (form values) must be keyed by capture timeline id: the API drops other
+        keys silently, so a list or a label key is rejected here. ``owners`` **replaces** the
+        assignees. Retried like a read: it sets values, so a repeat changes nothing more.
+        """
+        path = (
+            f"{org_path(org_id)}/runs/{segment(run_id, name='run_id')}"
+            f"/tasks/{segment(task_id, name='task_id')}"
+        )
+        body = body_of({"deadline": deadline, "started_at": started_at, **fields})
+        if taskdata is not None:
+            body["taskdata"] = validate_timeline_map(taskdata, field="taskdata")
+        if owners is not None:
+            body["owners"] = validate_owners(owners)
+        response = await self._core.request("PUT", path, org_id=org_id, json=body, idempotent=True)
+        result: Task = unwrap(response.data, path)
+        return result
+
+    async def update_oneoff(
+        self,
+        org_id: str,
+        task_id: str,
+        *,
+        title: str,
+        deadline: datetime | str,
+        owners: Mapping[str, Any],
+        **fields: Any,
+    ) -> Task:
+        """Update a one-off task (``PUT .../tasks/{task}``). The API requires ``title``,
+        ``deadline`` and ``owners`` on every update, so they are required arguments here.
+        Idempotent (it sets values), so retried like a read."""
+        if not title:
+            raise _required("title")
+        path = f"{org_path(org_id)}/tasks/{segment(task_id, name='task_id')}"
+        body = body_of({"title": title, "deadline": deadline, **fields})
+        body["owners"] = validate_owners(owners)
+        response = await self._core.request("PUT", path, org_id=org_id, json=body, idempotent=True)
+        result: Task = unwrap(response.data, path)
+        return result
+
+    async def create(
+        self,
+        org_id: str,
+        *,
+        title: str,
+        owners: Mapping[str, Any],
+        deadline: datetime | str,
+        task_type: str = "task",
+        description: str | None = None,
+        started_at: datetime | str | None = None,
+        tags: builtins.list[str] | None = None,
+        **fields: Any,
+    ) -> Task:
+        """Create a one-off task (``POST .../tasks`` → 201).
+
+        Sent at most once (no idempotency key exists): a connection lost after sending raises
+        ``OutcomeUnknownError``; list tasks with ``q=<title>`` before creating it again.
+        """
+        if not title:
+            raise _required("title")
+        if len(title) > 600:
+            raise _required("title", "title must be at most 600 characters")
+        if task_type not in TASK_TYPES:
+            raise _required("task_type", f"task_type must be one of {sorted(TASK_TYPES)}")
+        path = f"{org_path(org_id)}/tasks"
+        body = body_of(
+            {
+                "title": title,
+                "task_type": task_type,
+                "deadline": format_datetime(deadline, field="deadline"),
+                "description": description,
+                "started_at": started_at,
+                "tags": tags,
+                **fields,
+            }
+        )
+        body["owners"] = validate_owners(owners)
+        response = await self._core.request("POST", path, org_id=org_id, json=body)
+        result: Task = unwrap(response.data, path)
+        return result
+
+    async def archive(self, org_id: str, task_id: str) -> None:
+        """Archive (soft-delete) a one-off task (``DELETE .../tasks/{task}`` → 204).
+        Idempotent (archived stays archived), so retried like a read; undo with ``restore``."""
+        path = f"{org_path(org_id)}/tasks/{segment(task_id, name='task_id')}"
+        await self._core.request("DELETE", path, org_id=org_id, idempotent=True)
+
+    async def restore(self, org_id: str, task_id: str) -> Task | None:
+        """Bring an archived one-off task back (``PUT .../tasks/{task}/restore``); idempotent."""
+        path = f"{org_path(org_id)}/tasks/{segment(task_id, name='task_id')}/restore"
+        response = await self._core.request("PUT", path, org_id=org_id, idempotent=True)
+        data = response.data
+        return data.get("data") if isinstance(data, dict) else None
+
+    async def delete(self, org_id: str, task_id: str) -> None:
+        """Delete a one-off task for good (``DELETE .../tasks/{task}/delete`` → 204).
+
+        Not re-sent after a lost answer: a repeat of an applied delete answers 404, which would
+        turn a success into a failure; ``OutcomeUnknownError`` says to check instead.
+        """
+        path = f"{org_path(org_id)}/tasks/{segment(task_id, name='task_id')}/delete"
+        await self._core.request("DELETE", path, org_id=org_id, idempotent=False)
+
+
+def _required(field: str, message: str | None = None) -> ValidationError:
+    text = message or f"{field} is required"
+    return ValidationError(text, status=0, errors={field: [text]})

@@ -681,6 +681,9 @@ class FakeData:
             hits = [needle in t for t in _TITLES_LOWER]
             codes = st.title_code
             result = [i for i in result if hits[codes[i]]]
+        hidden = st.extra.get("hidden")
+        if hidden:  # archived / deleted tasks (see _fake_store): left out of lists
+            result = [i for i in result if i not in hidden]
         return result
 
     def counts(self, org_id: str, *, mine: bool) -> tuple[int, int]:
@@ -725,7 +728,7 @@ class FakeData:
         if overlay is None:
             st.overlay.pop(i, None)
         else:
-            st.overlay[i] = overlay
+            st.overlay[i] = {**st.overlay.get(i, {}), **overlay}
         st._json_cache.pop(i, None)
         for key, lst in st._cache.items():
             now_in = self._matches(st, i, key)

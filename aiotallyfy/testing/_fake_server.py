@@ -406,12 +406,20 @@ def _task_summary(task: Mapping[str, Any]) -> str:
     return f"Please {str(task['title']).lower()} and mark this task complete when done."
 
 
+TASK_INCLUDES: dict[str, Callable[[RouteContext, dict[str, Any]], Any]] = {}
+"""Extra ``with=`` includes of the single-task routes (name -> builder), e.g. ``threads``."""
+TASK_COMPLETED_HOOKS: list[Callable[[RouteContext, str], Awaitable[None]]] = []
+"""Awaited with ``(ctx, task_id)`` after a task was completed (webhook delivery)."""
+
+
 def _with_includes(ctx: RouteContext, task: dict[str, Any]) -> dict[str, Any]:
     task["summary"] = _task_summary(task)
     includes = {w.strip() for w in ctx.query.get("with", "").split(",") if w.strip()}
     if "run" in includes:
         run = ctx.data.run(ctx.org_state.id, task["run_id"]) if task["run_id"] else None
         task["run"] = {"data": run}
+    for name in includes & TASK_INCLUDES.keys():
+        task[name] = TASK_INCLUDES[name](ctx, task)
     return task
 
 
@@ -587,8 +595,14 @@ def _reopen(ctx: RouteContext, run: int) -> web.Response:
     )
 
 
+async def _completed_hooks(ctx: RouteContext, response: web.Response) -> web.Response:
+    for hook in TASK_COMPLETED_HOOKS:
+        await hook(ctx, str(ctx.json_object().get("task_id")))
+    return response
+
+
 async def _complete_run_task(ctx: RouteContext) -> web.StreamResponse:
-    return _complete(ctx, _run_index(ctx))
+    return await _completed_hooks(ctx, _complete(ctx, _run_index(ctx)))
 
 
 async def _reopen_run_task(ctx: RouteContext) -> web.StreamResponse:
@@ -596,7 +610,7 @@ async def _reopen_run_task(ctx: RouteContext) -> web.StreamResponse:
 
 
 async def _complete_oneoff(ctx: RouteContext) -> web.StreamResponse:
-    return _complete(ctx, -1)
+    return await _completed_hooks(ctx, _complete(ctx, -1))
 
 
 async def _reopen_oneoff(ctx: RouteContext) -> web.StreamResponse:
@@ -693,7 +707,9 @@ class FakeTallyfy:
         self.record_requests = record_requests
         """Set to False (e.g. in benchmarks) to stop filling :attr:`requests`."""
         self.router = Router()
-        for registrar in (*CORE_REGISTRARS, *ROUTE_REGISTRARS, *extra_routes):
+        from ._fake_areas import AREA_REGISTRARS  # runs, blueprints, people, ... (issue 5)
+
+        for registrar in (*CORE_REGISTRARS, *AREA_REGISTRARS, *ROUTE_REGISTRARS, *extra_routes):
             registrar(self.router)
         self._rate_limit: tuple[int, float] | None = None
         self.set_rate_limit(*(rate_limit or (None, 60.0)))
@@ -779,6 +795,13 @@ class FakeTallyfy:
         """Fake wall time: the data's reference time plus loop time elapsed since start."""
         elapsed = asyncio.get_running_loop().time() - self._start_time if self._runner else 0.0
         return iso(self.data.now + elapsed) or ""
+
+    async def deliver_webhook(self, url: str, payload: Any, org_id: str) -> int | None:
+        """POST ``payload`` to ``url`` with ``X-Tallyfy-orgID: org_id``, once (no retry, like
+        Tallyfy); the receiver's status, or ``None`` if unreachable. See ``_fake_webhooks``."""
+        from ._fake_webhooks import deliver
+
+        return await deliver(self, url, payload, org_id)
 
     # ------------------------------------------------------------------ faults / limits
     def inject(

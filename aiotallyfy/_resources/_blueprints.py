@@ -1,0 +1,110 @@
+"""Blueprints (``checklists``): list, get (with kick-off fields), steps, form fields, create,
+update, archive.
+
+``GET .../checklists/{id}/steps`` pages by 10 and ignores ``without_pagination`` (3,744 of
+15,374 live templates have more than 10 steps, tallyfy/sdk#99), so ``steps`` never sends that
+flag and always walks every page.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+from .._ids import segment
+from .._pagination import AsyncPager
+from .._types import Blueprint, FormField, KickoffField, Step
+from ._base import Resource, unwrap
+from ._writes import body_of, org_path, with_param
+
+__all__ = ["Blueprints"]
+
+
+class Blueprints(Resource):
+    __slots__ = ()
+
+    def _path(self, org_id: str, checklist_id: str) -> str:
+        return f"{org_path(org_id)}/checklists/{segment(checklist_id, name='checklist_id')}"
+
+    def list(
+        self,
+        org_id: str,
+        *,
+        q: str | None = None,
+        with_: str | builtins.list[str] | None = None,
+        limit: int | None = None,
+        **filters: Any,
+    ) -> AsyncPager[Blueprint]:
+        """Every blueprint, all pages. ``filters``: ``status``, ``type``, ``starred``,
+        ``folder``, ``tag``, ``owner_id``, ``archived``, ``sort_by``, ..."""
+        params: dict[str, Any] = {"q": q, **(with_param(with_) or {}), **filters}
+        return self._pager(
+            f"{org_path(org_id)}/checklists",
+            org_id=org_id,
+            params=params,
+            limit=limit,
+            item_type=Blueprint,
+        )
+
+    async def get(
+        self, org_id: str, checklist_id: str, *, with_: str | builtins.list[str] | None = None
+    ) -> Blueprint:
+        """One blueprint; it always carries ``prerun`` (kick-off fields; ``id`` is the
+        timeline id to key a launch's ``prerun`` by)."""
+        path = self._path(org_id, checklist_id)
+        result: Blueprint = await self._get_item(path, org_id=org_id, params=with_param(with_))
+        return result
+
+    async def kickoff_fields(self, org_id: str, checklist_id: str) -> builtins.list[KickoffField]:
+        """The kick-off fields of a blueprint (its ``prerun``), for building a launch."""
+        blueprint = await self.get(org_id, checklist_id)
+        return list(blueprint.get("prerun") or [])
+
+    def steps(
+        self, org_id: str, checklist_id: str, *, limit: int | None = None
+    ) -> AsyncPager[Step]:
+        """Every step, walking all pages (the route ignores ``without_pagination``)."""
+        return self._pager(
+            f"{self._path(org_id, checklist_id)}/steps",
+            org_id=org_id,
+            limit=limit,
+            item_type=Step,
+        )
+
+    def form_fields(
+        self, org_id: str, checklist_id: str, *, limit: int | None = None
+    ) -> AsyncPager[FormField]:
+        """The blueprint's form fields (``GET .../checklists/{id}/form-fields``)."""
+        return self._pager(
+            f"{self._path(org_id, checklist_id)}/form-fields",
+            org_id=org_id,
+            limit=limit,
+            item_type=FormField,
+        )
+
+    async def create(
+        self, org_id: str, *, title: str, type: str = "procedure", **fields: Any
+    ) -> Blueprint:
+        """Create a blueprint (``POST .../checklists`` → 201); ``type`` is required by the API.
+        Sent at most once (``OutcomeUnknownError`` after a lost answer)."""
+        path = f"{org_path(org_id)}/checklists"
+        body = body_of({"title": title, "type": type, **fields})
+        response = await self._core.request("POST", path, org_id=org_id, json=body)
+        result: Blueprint = unwrap(response.data, path)
+        return result
+
+    async def update(self, org_id: str, checklist_id: str, **fields: Any) -> Blueprint:
+        """``PUT .../checklists/{id}`` (``title``, ``summary``, ``folder_id``, ...). Sets
+        values, so a repeat is harmless: retried like a read."""
+        path = self._path(org_id, checklist_id)
+        response = await self._core.request(
+            "PUT", path, org_id=org_id, json=body_of(fields), idempotent=True
+        )
+        result: Blueprint = unwrap(response.data, path)
+        return result
+
+    async def archive(self, org_id: str, checklist_id: str) -> None:
+        """Archive (``DELETE .../checklists/{id}``); archiving twice leaves it archived, so
+        retried like a read."""
+        path = self._path(org_id, checklist_id)
+        await self._core.request("DELETE", path, org_id=org_id, idempotent=True)

@@ -1,0 +1,101 @@
+"""Comments (``threads``) on tasks: read, post, edit, delete, report and resolve problems.
+
+There is no list route: comments are read off the task with ``?with=threads``
+(``data.threads.data[]``). Posting is a POST (sent once; counts against Tallyfy's hourly
+comment cap); editing sets the content (retried like a read); deleting is not re-sent after
+a lost answer (a repeat answers 404).
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import AsyncIterator
+from typing import Any
+
+from .._errors import ValidationError
+from .._ids import segment
+from .._types import Comment
+from ._base import Resource, unwrap
+from ._writes import body_of, org_path
+
+__all__ = ["Comments"]
+
+LABELS = frozenset({"comment", "problem", "resolve", "improvement", "advice"})
+STATES = frozenset({"open", "hide-for-guests", "collapsed"})
+
+
+class Comments(Resource):
+    __slots__ = ()
+
+    def _task(self, org_id: str, task_id: str) -> str:
+        return f"{org_path(org_id)}/tasks/{segment(task_id, name='task_id')}"
+
+    async def list(self, org_id: str, task_id: str) -> builtins.list[Comment]:
+        """The task's comments, read through ``GET .../tasks/{task}?with=threads``."""
+        path = self._task(org_id, task_id)
+        task = await self._get_item(path, org_id=org_id, params={"with": "threads"})
+        threads = task.get("threads") if isinstance(task, dict) else None
+        items = threads.get("data") if isinstance(threads, dict) else threads
+        return list(items or [])
+
+    async def iter(self, org_id: str, task_id: str) -> AsyncIterator[Comment]:
+        """Like ``list``, as an async iterator (the API returns them in one response)."""
+        for comment in await self.list(org_id, task_id):
+            yield comment
+
+    async def create(
+        self,
+        org_id: str,
+        task_id: str,
+        content: str,
+        *,
+        label: str = "comment",
+        state: str | None = None,
+        sent_to: builtins.list[Any] | None = None,
+    ) -> Comment:
+        """``POST .../tasks/{task}/comment``; sent once."""
+        if not content:
+            raise ValidationError("content is required", status=0, errors={"content": ["required"]})
+        if label not in LABELS:
+            raise ValidationError(
+                f"label must be one of {sorted(LABELS)}", status=0, errors={"label": ["invalid"]}
+            )
+        if state is not None and state not in STATES:
+            raise ValidationError(
+                f"state must be one of {sorted(STATES)}", status=0, errors={"state": ["invalid"]}
+            )
+        path = f"{self._task(org_id, task_id)}/comment"
+        body = body_of({"content": content, "label": label, "state": state, "sent_to": sent_to})
+        response = await self._core.request("POST", path, org_id=org_id, json=body)
+        result: Comment = unwrap(response.data, path)
+        return result
+
+    async def update(self, org_id: str, task_id: str, comment_id: str, content: str) -> Comment:
+        """``PUT .../tasks/{task}/comment/{id}``; sets the content, retried like a read."""
+        path = f"{self._task(org_id, task_id)}/comment/{segment(comment_id, name='comment_id')}"
+        response = await self._core.request(
+            "PUT", path, org_id=org_id, json={"content": content}, idempotent=True
+        )
+        result: Comment = unwrap(response.data, path)
+        return result
+
+    async def delete(self, org_id: str, task_id: str, comment_id: str) -> None:
+        """``DELETE .../tasks/{task}/comment/{id}``; not re-sent (a repeat answers 404)."""
+        path = f"{self._task(org_id, task_id)}/comment/{segment(comment_id, name='comment_id')}"
+        await self._core.request("DELETE", path, org_id=org_id, idempotent=False)
+
+    async def report_problem(self, org_id: str, task_id: str, content: str) -> Comment:
+        """``POST .../tasks/{task}/problem``: raise an issue on the task; sent once."""
+        if not content:
+            raise ValidationError("content is required", status=0, errors={"content": ["required"]})
+        path = f"{self._task(org_id, task_id)}/problem"
+        response = await self._core.request("POST", path, org_id=org_id, json={"content": content})
+        result: Comment = unwrap(response.data, path)
+        return result
+
+    async def resolve_problems(self, org_id: str, task_id: str, **fields: Any) -> Any:
+        """``POST .../tasks/{task}/resolved-threads``: resolve the task's open issues."""
+        path = f"{self._task(org_id, task_id)}/resolved-threads"
+        response = await self._core.request("POST", path, org_id=org_id, json=body_of(fields))
+        data = response.data
+        return data.get("data") if isinstance(data, dict) else data

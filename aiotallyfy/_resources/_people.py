@@ -1,0 +1,263 @@
+"""Users (members, integer ids), guests (keyed by email in the path) and groups.
+
+List defaults differ on the server (users 9999, guests 999, groups 10 per page); the pager
+always asks for 100 (the documented cap) and walks every page, so the result never depends
+on a default.
+
+Idempotency, per route: role/enable/approve/update are PUTs that set a state, so they are
+retried like reads; invites and creates are POSTs, sent once; deletes and disables of guests
+and groups answer 404/422 when repeated after they were applied, so they are not re-sent
+(``OutcomeUnknownError`` says to check).
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+from .._errors import ValidationError
+from .._ids import segment
+from .._pagination import AsyncPager
+from .._types import Group, Guest, User
+from .._validation import email_segment, validate_email
+from ._base import Resource, unwrap
+from ._writes import body_of, org_path, with_param
+
+__all__ = ["Groups", "Guests", "Users"]
+
+ROLES = frozenset({"light", "standard", "admin"})
+
+
+def _role(role: str) -> str:
+    if role not in ROLES:
+        raise ValidationError(
+            f"role must be one of {sorted(ROLES)}", status=0, errors={"role": ["invalid role"]}
+        )
+    return role
+
+
+class Users(Resource):
+    __slots__ = ()
+
+    def _path(self, org_id: str, user_id: int) -> str:
+        return f"{org_path(org_id)}/users/{segment(user_id, name='user_id')}"
+
+    def list(
+        self,
+        org_id: str,
+        *,
+        q: str | None = None,
+        with_: str | builtins.list[str] | None = None,
+        limit: int | None = None,
+        **filters: Any,
+    ) -> AsyncPager[User]:
+        """Every member of the organization, all pages (100 per page)."""
+        params: dict[str, Any] = {"q": q, **(with_param(with_) or {}), **filters}
+        return self._pager(
+            f"{org_path(org_id)}/users", org_id=org_id, params=params, limit=limit, item_type=User
+        )
+
+    async def get(self, org_id: str, user_id: int) -> User:
+        """One member (the API allows this to admins only)."""
+        path = self._path(org_id, user_id)
+        result: User = await self._get_item(path, org_id=org_id)
+        return result
+
+    async def invite(
+        self,
+        org_id: str,
+        *,
+        email: str,
+        first_name: str,
+        last_name: str,
+        role: str = "standard",
+        message: str | None = None,
+    ) -> User:
+        """Invite a member (``POST .../users/invite``). Sent once; counts against Tallyfy's
+        hourly invite cap."""
+        path = f"{org_path(org_id)}/users/invite"
+        body = body_of(
+            {
+                "email": validate_email(email),
+                "first_name": first_name,
+                "last_name": last_name,
+                "role": _role(role),
+                "message": message,
+            }
+        )
+        response = await self._core.request("POST", path, org_id=org_id, json=body)
+        result: User = unwrap(response.data, path)
+        return result
+
+    async def set_role(self, org_id: str, user_id: int, role: str) -> User:
+        """``PUT .../users/{id}/role``; idempotent, retried like a read."""
+        path = f"{self._path(org_id, user_id)}/role"
+        response = await self._core.request(
+            "PUT", path, org_id=org_id, json={"role": _role(role)}, idempotent=True
+        )
+        result: User = unwrap(response.data, path)
+        return result
+
+    async def disable(self, org_id: str, user_id: int) -> None:
+        """``DELETE .../users/{id}/disable``: disabled stays disabled, so retried."""
+        path = f"{self._path(org_id, user_id)}/disable"
+        await self._core.request("DELETE", path, org_id=org_id, idempotent=True)
+
+    async def enable(self, org_id: str, user_id: int) -> User | None:
+        """``PUT .../users/{id}/enable``; idempotent."""
+        path = f"{self._path(org_id, user_id)}/enable"
+        response = await self._core.request("PUT", path, org_id=org_id, idempotent=True)
+        data = response.data
+        return data.get("data") if isinstance(data, dict) else None
+
+    async def to_guest(self, org_id: str, user_id: int) -> Any:
+        """Convert a member to a guest (``PUT .../users/{id}/to/guest``). Not re-sent: after it
+        was applied the member no longer exists, so a repeat would fail."""
+        path = f"{self._path(org_id, user_id)}/to/guest"
+        response = await self._core.request("PUT", path, org_id=org_id, idempotent=False)
+        return response.data
+
+
+class Guests(Resource):
+    __slots__ = ()
+
+    def _path(self, org_id: str, email: str) -> str:
+        return f"{org_path(org_id)}/guests/{email_segment(email)}"
+
+    def list(
+        self,
+        org_id: str,
+        *,
+        q: str | None = None,
+        with_: str | builtins.list[str] | None = None,
+        limit: int | None = None,
+        **filters: Any,
+    ) -> AsyncPager[Guest]:
+        """Every guest, all pages (100 per page; the server's default would be 999)."""
+        params: dict[str, Any] = {"q": q, **(with_param(with_) or {}), **filters}
+        return self._pager(
+            f"{org_path(org_id)}/guests", org_id=org_id, params=params, limit=limit, item_type=Guest
+        )
+
+    async def get(self, org_id: str, email: str) -> Guest:
+        path = self._path(org_id, email)
+        result: Guest = await self._get_item(path, org_id=org_id)
+        return result
+
+    async def create(
+        self,
+        org_id: str,
+        *,
+        email: str,
+        first_name: str | None = None,
+        last_name: str | None = None,
+        **fields: Any,
+    ) -> Guest:
+        """Add a guest (``POST .../guests`` → 201). Sent once."""
+        path = f"{org_path(org_id)}/guests"
+        body = body_of(
+            {
+                "email": validate_email(email),
+                "first_name": first_name,
+                "last_name": last_name,
+                **fields,
+            }
+        )
+        response = await self._core.request("POST", path, org_id=org_id, json=body)
+        result: Guest = unwrap(response.data, path)
+        return result
+
+    async def update(self, org_id: str, email: str, **fields: Any) -> Guest:
+        """``PUT .../guests/{email}``; sets values, retried like a read."""
+        path = self._path(org_id, email)
+        response = await self._core.request(
+            "PUT", path, org_id=org_id, json=body_of(fields), idempotent=True
+        )
+        result: Guest = unwrap(response.data, path)
+        return result
+
+    async def delete(self, org_id: str, email: str) -> None:
+        """``DELETE .../guests/{email}``. Not re-sent (a repeat answers 404)."""
+        path = self._path(org_id, email)
+        await self._core.request("DELETE", path, org_id=org_id, idempotent=False)
+
+    async def disable(self, org_id: str, email: str) -> None:
+        """``DELETE .../guests/{email}/disable``; disabled stays disabled, so retried."""
+        path = f"{self._path(org_id, email)}/disable"
+        await self._core.request("DELETE", path, org_id=org_id, idempotent=True)
+
+    async def enable(self, org_id: str, email: str) -> None:
+        """``PUT .../guests/{email}/enable``; idempotent."""
+        path = f"{self._path(org_id, email)}/enable"
+        await self._core.request("PUT", path, org_id=org_id, idempotent=True)
+
+    async def to_member(self, org_id: str, email: str, **fields: Any) -> Any:
+        """Convert a guest to a member (``POST .../guests/{email}/to/member``). Sent once."""
+        path = f"{self._path(org_id, email)}/to/member"
+        response = await self._core.request("POST", path, org_id=org_id, json=body_of(fields))
+        return response.data
+
+
+class Groups(Resource):
+    __slots__ = ()
+
+    def _path(self, org_id: str, group_id: str) -> str:
+        return f"{org_path(org_id)}/groups/{segment(group_id, name='group_id')}"
+
+    def list(
+        self,
+        org_id: str,
+        *,
+        q: str | None = None,
+        with_: str | builtins.list[str] | None = None,
+        limit: int | None = None,
+        **filters: Any,
+    ) -> AsyncPager[Group]:
+        """Every group, all pages (the official SDK read only page 1: tallyfy/sdk#101)."""
+        params: dict[str, Any] = {"q": q, **(with_param(with_) or {}), **filters}
+        return self._pager(
+            f"{org_path(org_id)}/groups", org_id=org_id, params=params, limit=limit, item_type=Group
+        )
+
+    async def get(self, org_id: str, group_id: str) -> Group:
+        path = self._path(org_id, group_id)
+        result: Group = await self._get_item(path, org_id=org_id)
+        return result
+
+    async def create(
+        self,
+        org_id: str,
+        *,
+        name: str,
+        description: str | None = None,
+        members: builtins.list[int] | None = None,
+        guests: builtins.list[str] | None = None,
+    ) -> Group:
+        """``POST .../groups`` → 201; sent once."""
+        path = f"{org_path(org_id)}/groups"
+        body = body_of(
+            {
+                "name": name,
+                "description": description,
+                "members": members,
+                "guests": [validate_email(g, field="guests") for g in (guests or ())] or None,
+            }
+        )
+        response = await self._core.request("POST", path, org_id=org_id, json=body)
+        result: Group = unwrap(response.data, path)
+        return result
+
+    async def update(self, org_id: str, group_id: str, **fields: Any) -> Group:
+        """``PUT .../groups/{id}``; sets values (``members`` replaces), retried like a read."""
+        path = self._path(org_id, group_id)
+        response = await self._core.request(
+            "PUT", path, org_id=org_id, json=body_of(fields), idempotent=True
+        )
+        result: Group = unwrap(response.data, path)
+        return result
+
+    async def delete(self, org_id: str, group_id: str) -> None:
+        """``DELETE .../groups/{id}``. Not re-sent (a repeat answers 404)."""
+        await self._core.request(
+            "DELETE", self._path(org_id, group_id), org_id=org_id, idempotent=False
+        )

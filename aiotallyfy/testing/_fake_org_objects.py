@@ -1,0 +1,158 @@
+"""Fake routes: tags and folders (with folder membership of objects)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from ._fake_common import (
+    area_for,
+    created,
+    item,
+    list_response,
+    no_content,
+    require_fields,
+    validation_errors,
+)
+from ._fake_server import RouteContext, Router, not_found
+
+__all__ = ["register_org_object_routes"]
+
+SUBJECT_TYPES = frozenset({"Run", "Checklist", "Task"})
+
+
+def _tag(ctx: RouteContext) -> dict[str, Any]:
+    tag = area_for(ctx).tags.get(ctx.params["tag"])
+    if tag is None:
+        raise not_found()
+    return tag
+
+
+def _check_title(body: dict[str, Any]) -> None:
+    title = body.get("title")
+    if not isinstance(title, str) or len(title) > 30:
+        raise validation_errors({"title": "The title may not be greater than 30 characters."})
+
+
+async def _tags(ctx: RouteContext) -> web.StreamResponse:
+    return list_response(ctx, list(area_for(ctx).tags.values()), q_fields=("title",))
+
+
+async def _get_tag(ctx: RouteContext) -> web.StreamResponse:
+    return item(_tag(ctx))
+
+
+async def _create_tag(ctx: RouteContext) -> web.StreamResponse:
+    body = ctx.json_object()
+    require_fields(body, "title")
+    _check_title(body)
+    ar = area_for(ctx)
+    if any(t["title"] == body["title"] for t in ar.tags.values()):
+        raise validation_errors({"title": "The title has already been taken."})
+    tag = ar.add_tags(1)[0]
+    tag.update({"title": body["title"], "created_at": ctx.now_iso()})
+    if body.get("color"):
+        tag["color"] = body["color"]
+    return created(tag)
+
+
+async def _update_tag(ctx: RouteContext) -> web.StreamResponse:
+    tag = _tag(ctx)
+    body = ctx.json_object()
+    if "title" in body:
+        _check_title(body)
+    for key in ("title", "color"):
+        if key in body:
+            tag[key] = body[key]
+    return item(tag)
+
+
+async def _delete_tag(ctx: RouteContext) -> web.StreamResponse:
+    del area_for(ctx).tags[_tag(ctx)["id"]]
+    return no_content()
+
+
+def _folder(ctx: RouteContext) -> dict[str, Any]:
+    folder = area_for(ctx).folders.get(ctx.params["folder"])
+    if folder is None:
+        raise not_found()
+    return folder
+
+
+async def _folders(ctx: RouteContext) -> web.StreamResponse:
+    return list_response(ctx, list(area_for(ctx).folders.values()), q_fields=("name",))
+
+
+async def _get_folder(ctx: RouteContext) -> web.StreamResponse:
+    return item(_folder(ctx))
+
+
+async def _create_folder(ctx: RouteContext) -> web.StreamResponse:
+    body = ctx.json_object()
+    require_fields(body, "name")
+    ar = area_for(ctx)
+    parent = body.get("parent_id")
+    if parent is not None and parent not in ar.folders:
+        raise validation_errors({"parent_id": "The selected parent id is invalid."})
+    folder = ar.add_folders(1)[0]
+    folder.update({"name": body["name"], "parent_id": parent, "created_at": ctx.now_iso()})
+    return created(folder)
+
+
+async def _update_folder(ctx: RouteContext) -> web.StreamResponse:
+    folder = _folder(ctx)
+    body = ctx.json_object()
+    if "name" in body and not body["name"]:
+        raise validation_errors({"name": "The name field is required."})
+    for key in ("name", "parent_id"):
+        if key in body:
+            folder[key] = body[key]
+    folder["last_updated"] = ctx.now_iso()
+    return item(folder)
+
+
+async def _delete_folder(ctx: RouteContext) -> web.StreamResponse:
+    del area_for(ctx).folders[_folder(ctx)["id"]]
+    return no_content()
+
+
+async def _add_object(ctx: RouteContext) -> web.StreamResponse:
+    body = ctx.json_object()
+    require_fields(body, "folder_id", "subject_id", "subject_type")
+    ar = area_for(ctx)
+    if body["folder_id"] not in ar.folders:
+        raise validation_errors({"folder_id": "The selected folder id is invalid."})
+    if body["subject_type"] not in SUBJECT_TYPES:
+        raise validation_errors({"subject_type": "The selected subject type is invalid."})
+    relation = {
+        "id": f"{ar.rng.getrandbits(128):032x}",
+        "folder_id": body["folder_id"],
+        "subject_id": body["subject_id"],
+        "subject_type": body["subject_type"],
+    }
+    ar.folder_objects[relation["id"]] = relation
+    return created(relation)
+
+
+async def _remove_object(ctx: RouteContext) -> web.StreamResponse:
+    ar = area_for(ctx)
+    if ar.folder_objects.pop(ctx.params["relation"], None) is None:
+        raise not_found()
+    return no_content()
+
+
+def register_org_object_routes(router: Router) -> None:
+    org = "/organizations/{org}"
+    router.get(f"{org}/tags", _tags)
+    router.post(f"{org}/tags", _create_tag)
+    router.get(f"{org}/tags/{{tag}}", _get_tag)
+    router.put(f"{org}/tags/{{tag}}", _update_tag)
+    router.delete(f"{org}/tags/{{tag}}", _delete_tag)
+    router.get(f"{org}/folders", _folders)
+    router.post(f"{org}/folders", _create_folder)
+    router.post(f"{org}/folders/add-object", _add_object)
+    router.get(f"{org}/folders/{{folder}}", _get_folder)
+    router.put(f"{org}/folders/{{folder}}", _update_folder)
+    router.delete(f"{org}/folders/{{folder}}", _delete_folder)
+    router.delete(f"{org}/folders-objects/{{relation}}", _remove_object)
