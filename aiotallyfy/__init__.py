@@ -1,6 +1,6 @@
 """aiotallyfy: the asyncio client for the Tallyfy REST API."""
 
-from ._auth import StaticToken, TokenProvider
+from ._auth import CallableTokenProvider, IssuedToken, PerOrgTokens, StaticToken, TokenProvider
 from ._client import TallyfyClient
 from ._clock import Clock, LoopClock
 from ._errors import (
@@ -29,6 +29,7 @@ from ._limits import (
     RateLimit,
     RateLimiter,
 )
+from ._oauth import DEFAULT_TOKEN_URL, ClientCredentialsGrant, OAuthGrant, PasswordGrant
 from ._pagination import AsyncPager
 from ._retry import RetryPolicy
 from ._secrets import Secret
@@ -38,26 +39,33 @@ from ._version import __version__
 
 __all__ = [
     "DEFAULT_TOKEN_RATE_LIMITS",
+    "DEFAULT_TOKEN_URL",
     "SUPPORT_DOC_ORG_RATE_LIMITS",
     "APIStatusError",
     "Admission",
     "AsyncPager",
     "AuthenticationError",
     "BadRequestError",
+    "CallableTokenProvider",
+    "ClientCredentialsGrant",
     "ClientStats",
     "Clock",
     "CompletedTask",
     "ConflictError",
     "FanOutStream",
+    "IssuedToken",
     "LimitScope",
     "LocalRateLimiter",
     "LoopClock",
     "Me",
     "NotFoundError",
+    "OAuthGrant",
     "OrgResult",
     "Organization",
     "OutcomeUnknownError",
     "PaginationError",
+    "PasswordGrant",
+    "PerOrgTokens",
     "PermissionDeniedError",
     "RateLimit",
     "RateLimitedError",

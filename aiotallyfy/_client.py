@@ -9,7 +9,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Se
 from types import TracebackType
 from typing import Any, TypeVar
 
-from ._auth import StaticToken, TokenProvider
+from ._auth import AuthBinding, StaticToken, TokenProvider, bind_provider
 from ._clock import Clock
 from ._fanout import FanOutStream, OrgResult, fan_out, fan_out_stream
 from ._http import ClientStats, HTTPCore, Response
@@ -56,7 +56,9 @@ class TallyfyClient:
     one rate limiter and one retry policy. Share it across tasks; close it with ``async with``
     or ``await client.aclose()``.
 
-    - ``token``: a personal access token (str or ``Secret``), or a ``TokenProvider``.
+    - ``token``: a personal access token (str or ``Secret``), or a ``TokenProvider``:
+      ``PasswordGrant``/``ClientCredentialsGrant`` (OAuth, renewed single-flight),
+      ``CallableTokenProvider``, or ``PerOrgTokens`` (a token per organization).
     - ``base_url``: ``https://go.tallyfy.com/api`` (default) or ``https://api.tallyfy.com``.
     - ``rate_limits``: per-token limits, default Tallyfy's documented 600/minute per user.
     - ``org_rate_limits``: per-organization limits, all enforced together (none by default).
@@ -65,6 +67,10 @@ class TallyfyClient:
     - ``timeout``: seconds for one attempt (send to last byte), or a ``Timeouts``; time queued
       for the limiter or a connection never counts against it.
     - ``limiter``: a ``RateLimiter`` to use instead of the in-process one.
+    - ``ssl_context``: TLS is verified by default (system CAs); pass an ``ssl.SSLContext``
+      for a private CA or client certificates, e.g. ``ssl.create_default_context(cafile=...)``.
+      OAuth token requests go through the same session, so they use it too.
+    - ``allow_insecure_http``: plain ``http://`` is refused except to loopback; opt in here.
     - ``clock``, ``rng``: injectable time and randomness, for tests.
     """
 
@@ -129,6 +135,9 @@ class TallyfyClient:
             ssl_context=ssl_context,
             user_agent=user_agent or f"aiotallyfy/{__version__}",
         )
+        # OAuth providers send their token requests through this client's session (its TLS
+        # settings and pool) and time expiry on its clock.
+        bind_provider(self._auth, AuthBinding(session=lambda: self._transport.session, clock=clock))
         self._core = HTTPCore(
             transport=self._transport,
             auth=self._auth,

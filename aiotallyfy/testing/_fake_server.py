@@ -693,6 +693,8 @@ class FakeTallyfy:
         self.token: str = token or f"fake-token-{self.data.rng('token').getrandbits(64):016x}"
         self.tokens: set[str] = {self.token}
         """Every accepted bearer token (add OAuth-issued ones here; remove to revoke)."""
+        self.public_paths: set[str] = set()
+        """Normalized paths served without bearer auth, rate limit or faults (``/oauth/token``)."""
         self.org_list_per_page_default = org_list_per_page_default
         self.max_per_page = max_per_page
         """The clamp on ``per_page`` (Tallyfy's is 100; lower it to test clients that ask for
@@ -978,6 +980,9 @@ class FakeTallyfy:
         cell: list[str | None],
     ) -> web.Response:
         loop = asyncio.get_running_loop()
+        if record.path in self.public_paths:
+            await self._delay(self.latency)
+            return await self._route(request, record, root, body)
         headers = request.headers
         auth = headers.get("Authorization", "")
         token = auth[7:] if auth.startswith("Bearer ") else None
