@@ -1,0 +1,339 @@
+"""The command line grammar: global options before the command, then the command's own.
+
+Abbreviated long options are off (``allow_abbrev=False``): with them ``--token SECRET`` would be
+read as ``--token-file SECRET``, and the secret would end up in an error message. For the same
+reason an unknown argument is reported by its option name only, never by its value.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import NoReturn
+
+from .._limits import RateLimit
+from ._errors import UsageError
+
+__all__ = ["CSV_HELP", "build_parser", "parse_args"]
+
+CSV_HELP = (
+    "csv columns: organization_id, then the task fields listed in "
+    "aiotallyfy.cli._export.CSV_COLUMNS; nested values (owners, taskdata) as JSON, "
+    "true/false for booleans, empty for null or missing"
+)
+
+_EPILOG = """\
+The API token is read from the environment variable TALLYFY_API_TOKEN or from --token-file;
+it is never taken on the command line (other users can read a process's arguments).
+
+exit codes: 0 every organization succeeded; 1 some or all organizations failed (the others'
+tasks are still written); 2 usage or configuration error; 3 the token was rejected (401);
+130 interrupted.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """Raises ``UsageError`` instead of printing and exiting, so ``amain`` owns all output."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {text}")
+    return value
+
+
+def _probability(text: str) -> float:
+    value = _non_negative_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def rate_limit(text: str) -> RateLimit:
+    try:
+        return RateLimit.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _server_rate_limit(text: str) -> RateLimit | None:
+    if text.lower() in ("off", "none", "0"):
+        return None
+    return rate_limit(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="aiotallyfy",
+        description="Bulk export from the Tallyfy API: every task of every organization, "
+        "rate-limited, retried and streamed in constant memory.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    g = parser.add_argument_group("global options (before the command)")
+    g.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="API root (env TALLYFY_BASE_URL; default https://go.tallyfy.com/api)",
+    )
+    g.add_argument(
+        "--token-file",
+        metavar="PATH",
+        help="read the API token from PATH (surrounding whitespace is trimmed); "
+        "otherwise env TALLYFY_API_TOKEN",
+    )
+    g.add_argument(
+        "--rate",
+        metavar="N/SECONDS",
+        action="append",
+        type=rate_limit,
+        help="per-token limit, repeatable (default 600/60: Tallyfy's documented per-user limit)",
+    )
+    g.add_argument(
+        "--org-rate",
+        metavar="N/SECONDS",
+        action="append",
+        type=rate_limit,
+        help="per-organization limit, repeatable (default none; e.g. 100/60 --org-rate 1000/3600)",
+    )
+    g.add_argument(
+        "--concurrency",
+        metavar="N",
+        type=_positive_int,
+        default=16,
+        help="requests in flight at once, and organizations read at once (default 16)",
+    )
+    g.add_argument(
+        "--max-retries",
+        metavar="N",
+        type=_non_negative_int,
+        help="retries per request after a 429, a 502/503/504 or a dropped connection",
+    )
+    g.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=_positive_float,
+        default=60.0,
+        help="time limit for one attempt, send to last byte (default 60)",
+    )
+    g.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log each request on stderr: method, path, status, attempt, wait (never headers "
+        "or the token)",
+    )
+    g.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress display and no summary line"
+    )
+
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    sub.add_parser(
+        "orgs",
+        help="list your organizations, one JSON object per line",
+        description="Every organization of the token's user (all pages), one JSON object "
+        "per line on stdout.",
+        allow_abbrev=False,
+    )
+    sub.add_parser(
+        "me",
+        help="show the token's user (checks a token)",
+        description="The token's user as one JSON line (GET /me): a cheap way to check a token.",
+        allow_abbrev=False,
+    )
+
+    tasks = sub.add_parser(
+        "tasks",
+        help="export every task of the selected organizations",
+        description="Stream every task of every selected organization (all pages, "
+        "organizations read concurrently) to FILE or stdout, in constant memory. jsonl lines "
+        "are the task objects as the API returned them plus an organization_id key. With -o, "
+        "the output is written to a hidden temporary file next to FILE and renamed to FILE "
+        "once every organization has finished: an interrupted or killed export never leaves "
+        "a FILE that looks complete. When some organizations fail, FILE still holds every "
+        "successful organization's tasks (plus any tasks a failed organization returned "
+        "before it failed; its line on stderr says how many), and the exit code is 1.",
+        epilog=CSV_HELP,
+        allow_abbrev=False,
+    )
+    which = tasks.add_mutually_exclusive_group()
+    which.add_argument(
+        "--org",
+        metavar="ID",
+        action="append",
+        dest="orgs",
+        help="an organization id (repeatable)",
+    )
+    which.add_argument(
+        "--all-orgs", action="store_true", help="every organization of the token's user"
+    )
+    scope = tasks.add_mutually_exclusive_group()
+    scope.add_argument(
+        "--mine",
+        dest="scope",
+        action="store_const",
+        const="mine",
+        help="only the tasks assigned to you (GET /organizations/{org}/me/tasks)",
+    )
+    scope.add_argument(
+        "--org-wide",
+        dest="scope",
+        action="store_const",
+        const="org",
+        help="every task of the organization (GET /organizations/{org}/tasks; the default)",
+    )
+    tasks.set_defaults(scope="org")
+    tasks.add_argument(
+        "--status",
+        metavar="S",
+        help="task status filter (--mine: all [default], active, completed, overdue, "
+        "due_soon, hasproblem; org-wide: as Tallyfy's API accepts, no filter by default)",
+    )
+    tasks.add_argument(
+        "--format", choices=("jsonl", "csv"), default="jsonl", help="output format (jsonl)"
+    )
+    tasks.add_argument(
+        "-o", "--output", metavar="FILE", help="write to FILE instead of stdout ('-': stdout)"
+    )
+
+    demo = sub.add_parser(
+        "demo",
+        help="export from a local fake Tallyfy: no account needed",
+        description="Start the bundled fake Tallyfy on 127.0.0.1 with realistic latency, "
+        "Tallyfy's documented 600 requests/minute per-user limit (enforced by the fake) and a "
+        "few injected 503s and dropped connections, export every task of its organizations "
+        "with the progress display, check the export is exact, and print a summary.",
+        allow_abbrev=False,
+    )
+    demo.add_argument("--orgs", metavar="N", type=_positive_int, default=25, help="(25)")
+    demo.add_argument(
+        "--tasks-per-org",
+        metavar="N",
+        type=_non_negative_int,
+        default=None,
+        help="tasks in each org (default: 250 to 550, varying by org)",
+    )
+    demo.add_argument("--seed", metavar="S", type=int, default=7, help="data seed (7)")
+    demo.add_argument(
+        "--latency-ms",
+        metavar="MS",
+        type=_non_negative_float,
+        default=20.0,
+        help="server latency per request; up to 20 ms of jitter is added (20)",
+    )
+    demo.add_argument(
+        "--fault-rate",
+        metavar="P",
+        type=_probability,
+        default=0.03,
+        help="share of requests answered with an HTML 503 or a dropped connection (0.03)",
+    )
+    demo.add_argument(
+        "-o", "--output", metavar="FILE", help="keep the export in FILE (default: discarded)"
+    )
+
+    fake = sub.add_parser(
+        "fake-server",
+        help="run the fake Tallyfy in the foreground",
+        description="Run the bundled fake Tallyfy API until Ctrl-C, and print its base URL "
+        "and token so you can point your own code at it.",
+        allow_abbrev=False,
+    )
+    fake.add_argument("--host", default="127.0.0.1", help="listen address (127.0.0.1)")
+    fake.add_argument(
+        "--port", metavar="N", type=_non_negative_int, default=0, help="(0: a free port)"
+    )
+    fake.add_argument("--orgs", metavar="N", type=_non_negative_int, default=3, help="(3)")
+    fake.add_argument(
+        "--tasks-per-org", metavar="N", type=_non_negative_int, default=25, help="(25)"
+    )
+    fake.add_argument(
+        "--forbidden-orgs",
+        metavar="N",
+        type=_non_negative_int,
+        default=0,
+        help="the last N orgs answer 403 (0)",
+    )
+    fake.add_argument("--seed", metavar="S", type=int, default=0, help="data seed (0)")
+    fake.add_argument(
+        "--rate-limit",
+        metavar="N/SECONDS",
+        type=_server_rate_limit,
+        default=RateLimit(600, 60.0),
+        help="per-token limit the fake enforces with 429 + Retry-After "
+        "(default 600/60, Tallyfy's documented limit; 'off' for none)",
+    )
+    fake.add_argument(
+        "--latency-ms", metavar="MS", type=_non_negative_float, default=0.0, help="(0)"
+    )
+    fake.add_argument(
+        "--fault-rate",
+        metavar="P",
+        type=_probability,
+        default=0.0,
+        help="share of requests answered with an HTML 503 or a dropped connection (0)",
+    )
+    return parser
+
+
+_TOKEN_OPTIONS = ("--token", "--api-key", "--api-token", "--access-token")
+_NO_TOKEN_ON_ARGV = (
+    "the token is never taken on the command line (other users can read it): "
+    "set TALLYFY_API_TOKEN or use --token-file PATH"
+)
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """Parse ``argv``; ``UsageError`` on any mistake, without echoing argument values."""
+    for arg in argv:
+        if arg == "--":
+            break
+        if arg.split("=", 1)[0].lower() in _TOKEN_OPTIONS:
+            # Caught before argparse, which would echo the value as an unknown command.
+            raise UsageError(f"there is no {arg.split('=', 1)[0]} option: {_NO_TOKEN_ON_ARGV}")
+    parser = build_parser()
+    args, extras = parser.parse_known_args(list(argv))
+    if extras:
+        names = [a.split("=", 1)[0] for a in extras if a.startswith("-")]
+        shown = ", ".join(dict.fromkeys(names)) or "positional values"
+        raise UsageError(f"unrecognized arguments: {shown} (values not shown)")
+    return args

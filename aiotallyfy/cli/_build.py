@@ -1,0 +1,52 @@
+"""Turn the global options into a ``TallyfyClient``: the one place the CLI constructs it.
+
+A shared rate limiter (e.g. Redis, ``--redis-url``) plugs in here as the client's ``limiter``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from typing import Any, Final
+
+from .._auth import TokenProvider
+from .._client import TallyfyClient
+from .._limits import DEFAULT_TOKEN_RATE_LIMITS
+from .._transport import DEFAULT_BASE_URL
+from ._credentials import resolve_token
+from ._errors import UsageError
+
+__all__ = ["BASE_URL_ENV", "base_url_from", "build_client"]
+
+BASE_URL_ENV: Final = "TALLYFY_BASE_URL"
+
+
+def base_url_from(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
+    """``--base-url``, else ``TALLYFY_BASE_URL``, else Tallyfy's production API."""
+    url: str | None = getattr(args, "base_url", None)
+    return url or environ.get(BASE_URL_ENV, "").strip() or DEFAULT_BASE_URL
+
+
+def build_client(
+    args: argparse.Namespace,
+    environ: Mapping[str, str],
+    *,
+    auth: TokenProvider | None = None,
+    base_url: str | None = None,
+) -> TallyfyClient:
+    """A client configured by the global options. ``auth``/``base_url`` override the
+    resolution from options and environment (the demo passes its fake server's)."""
+    provider = auth if auth is not None else resolve_token(args, environ)
+    kwargs: dict[str, Any] = {
+        "base_url": base_url or base_url_from(args, environ),
+        "rate_limits": tuple(args.rate) if args.rate else DEFAULT_TOKEN_RATE_LIMITS,
+        "org_rate_limits": tuple(args.org_rate or ()),
+        "max_concurrency": args.concurrency,
+        "timeout": args.timeout,
+    }
+    if args.max_retries is not None:
+        kwargs["max_retries"] = args.max_retries
+    try:
+        return TallyfyClient(provider, **kwargs)
+    except ValueError as exc:  # a bad base URL, a refused plain-http host
+        raise UsageError(str(exc)) from None

@@ -1,0 +1,170 @@
+"""Task writers (jsonl, csv) and the output file that only appears once it is complete.
+
+jsonl: one line per task, the object exactly as the API returned it plus an ``organization_id``
+key, serialized once with orjson.
+
+csv: a header row, then one row per task with the stable column set ``CSV_COLUMNS``. Values
+are written as: empty for null or a missing field, ``true``/``false`` for booleans, JSON for
+nested values (``owners``, ``taskdata``). Fields outside ``CSV_COLUMNS`` are left out; use jsonl
+to keep everything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, BinaryIO, Final, Protocol
+
+import orjson
+
+__all__ = ["CSV_COLUMNS", "AtomicOutput", "CsvWriter", "JsonlWriter", "TaskWriter", "make_writer"]
+
+CSV_COLUMNS: Final[tuple[str, ...]] = (
+    "organization_id",
+    "id",
+    "increment_id",
+    "title",
+    "status",
+    "status_label",
+    "task_type",
+    "is_oneoff_task",
+    "run_id",
+    "checklist_id",
+    "step_id",
+    "owners",
+    "position",
+    "started_at",
+    "deadline",
+    "created_at",
+    "last_updated",
+    "completed_at",
+    "archived_at",
+    "starter_id",
+    "completer_id",
+    "is_approved",
+    "problem",
+    "taskdata",
+)
+"""The csv columns, in order. Stable: new columns are only ever appended."""
+
+
+class TaskWriter(Protocol):
+    def write(self, org_id: str, task: dict[str, Any]) -> None: ...
+
+    def finish(self) -> None:
+        """Flush everything to the underlying binary stream (which stays open)."""
+        ...
+
+
+class JsonlWriter:
+    __slots__ = ("_out",)
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+
+    def write(self, org_id: str, task: dict[str, Any]) -> None:
+        task["organization_id"] = org_id
+        self._out.write(orjson.dumps(task, option=orjson.OPT_APPEND_NEWLINE))
+
+    def finish(self) -> None:
+        self._out.flush()
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return str(value)
+    return orjson.dumps(value).decode()
+
+
+class CsvWriter:
+    __slots__ = ("_text", "_writer")
+
+    def __init__(self, out: BinaryIO) -> None:
+        # newline="" as the csv module requires; rows end in \r\n (RFC 4180).
+        self._text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=False)
+        self._writer = csv.writer(self._text)
+        self._writer.writerow(CSV_COLUMNS)
+
+    def write(self, org_id: str, task: dict[str, Any]) -> None:
+        get = task.get
+        self._writer.writerow(
+            [org_id, *(_cell(get(name)) for name in CSV_COLUMNS[1:])],
+        )
+
+    def finish(self) -> None:
+        self._text.flush()
+        self._text.detach()  # leave the binary stream open for its owner
+
+
+def make_writer(fmt: str, out: BinaryIO) -> TaskWriter:
+    if fmt == "csv":
+        return CsvWriter(out)
+    return JsonlWriter(out)
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+class AtomicOutput:
+    """A file written under a hidden temporary name in the target's directory and renamed
+    onto the target only by ``commit()``. ``discard()`` (or leaving the ``with`` block
+    without committing) deletes the temporary file; the target is then untouched.
+
+    The rename is atomic on one filesystem, so a reader sees either the old file, nothing,
+    or the complete new file. A process killed outright (SIGKILL) leaves only the hidden
+    ``.NAME.*.part`` file, never a complete-looking ``NAME``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, buffer_size: int = 1 << 20) -> None:
+        self.path = Path(path)
+        directory = self.path.parent
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=directory)
+        self.temp_path = Path(tmp)
+        try:
+            os.fchmod(fd, 0o666 & ~_current_umask())  # as open() would create it
+            self.file: BinaryIO = os.fdopen(fd, "wb", buffering=buffer_size)
+        except BaseException:
+            os.close(fd)
+            self.temp_path.unlink(missing_ok=True)
+            raise
+        self.committed = False
+        self._closed = False
+
+    def commit(self) -> None:
+        """Flush, sync and rename onto the target."""
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+        self._closed = True
+        os.replace(self.temp_path, self.path)
+        self.committed = True
+
+    def discard(self) -> None:
+        if self.committed:
+            return
+        if not self._closed:
+            self._closed = True
+            with contextlib.suppress(OSError):
+                self.file.close()
+        self.temp_path.unlink(missing_ok=True)
+
+    def __enter__(self) -> AtomicOutput:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.discard()
