@@ -82,6 +82,25 @@ class SupportsBind(Protocol):
     def bind(self, binding: AuthBinding) -> None: ...
 
 
+@runtime_checkable
+class SupportsRateLimitIdentity(Protocol):
+    """A provider whose tokens change (renewals) while the identity they act for does not.
+
+    Tallyfy counts its limit per user, not per token string, so a renewed token must keep the
+    old one's rate-limit budget: the limiter keys the scope by this identity instead of by a
+    hash of the token. Return ``None`` to fall back to the token hash.
+    """
+
+    def rate_limit_identity(self, org_id: str | None) -> str | None: ...
+
+
+def rate_limit_identity(provider: TokenProvider, org_id: str | None) -> str | None:
+    """The provider's stable identity for ``org_id``, if it has one (never a secret)."""
+    if isinstance(provider, SupportsRateLimitIdentity):
+        return provider.rate_limit_identity(org_id)
+    return None
+
+
 def bind_provider(provider: TokenProvider, binding: AuthBinding) -> None:
     """Hand ``binding`` to ``provider`` if it takes one; plain providers need nothing."""
     if isinstance(provider, SupportsBind):
@@ -332,6 +351,9 @@ class PerOrgTokens:
 
     async def on_unauthorized(self, org_id: str | None, token: Secret) -> bool:
         return await self.provider_for(org_id).on_unauthorized(org_id, token)
+
+    def rate_limit_identity(self, org_id: str | None) -> str | None:
+        return rate_limit_identity(self.provider_for(org_id), org_id)
 
     def bind(self, binding: AuthBinding) -> None:
         for provider in self._distinct():

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from ._auth import TokenProvider
+from ._auth import TokenProvider, rate_limit_identity
 from ._clock import Clock, LoopClock
 from ._errors import (
     APIStatusError,
@@ -93,6 +93,11 @@ class HTTPCore:
         self._token_keys: dict[str, str] = {}
 
     def _scope(self, token: str, org_id: str | None) -> LimitScope:
+        """The rate-limit scope: the provider's stable identity (a renewed OAuth token keeps
+        its budget), else a hash of the token; never the token itself."""
+        identity = rate_limit_identity(self.auth, org_id)
+        if identity is not None:
+            return LimitScope(token_key=identity, org_id=org_id)
         key = self._token_keys.get(token)
         if key is None:
             key = self._token_keys[token] = LimitScope.token_key_for(token)

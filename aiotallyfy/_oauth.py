@@ -19,6 +19,8 @@ request body carries credentials.
 
 from __future__ import annotations
 
+import hashlib
+
 import logging
 import math
 import ssl
@@ -129,6 +131,15 @@ class OAuthGrant(RenewingTokenProvider):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(client_id={self.client_id!r}, token_url={self.token_url!r})"
+
+    def rate_limit_identity(self, org_id: str | None) -> str | None:
+        """Every token this grant issues acts for the same principal: one budget for all."""
+        principal = "\x00".join((self.token_url, self.client_id, self._principal()))
+        return "oauth_" + hashlib.sha256(principal.encode()).hexdigest()[:16]
+
+    def _principal(self) -> str:
+        """Who the tokens act for, beyond the OAuth client (a user for the password grant)."""
+        return self.grant_type
 
     # -- the exchange ------------------------------------------------------------------
     def _session(self) -> aiohttp.ClientSession:
@@ -309,6 +320,9 @@ class PasswordGrant(OAuthGrant):
         if not self._password.reveal():
             raise ValueError("password is empty")
         self._refresh_token: Secret | None = None
+
+    def _principal(self) -> str:
+        return f"password:{self._username.lower()}"
 
     def _secrets(self) -> list[Secret]:
         found = [self._client_secret, self._password]

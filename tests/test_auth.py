@@ -169,6 +169,30 @@ async def test_password_grant_refreshes_a_margin_before_expiry() -> None:
         assert fake.count(status=401) == 0
 
 
+async def test_a_renewed_token_keeps_its_rate_limit_scope() -> None:
+    # Tallyfy counts per user, not per token string: a renewal must not reset the budget.
+    async with oauth_fake() as (fake, oauth):
+        limiter = RecordingLimiter()
+        grant = password_grant(oauth)
+        async with TallyfyClient(grant, base_url=fake.base_url, limiter=limiter) as client:
+            await client.me()
+            await asyncio.sleep(LIFETIME)
+            await client.me()
+        assert oauth.grant_counts == {"password": 1, "refresh_token": 1}
+        keys = {scope.token_key for scope in limiter.scopes}
+        assert keys == {grant.rate_limit_identity(None)}
+        other_user = PasswordGrant(
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            username="someone@example.com",
+            password=PASSWORD,
+            token_url=oauth.token_url,
+        )
+        assert other_user.rate_limit_identity(None) != grant.rate_limit_identity(None)
+        for issued in oauth.issued:
+            assert issued.token not in str(keys)
+
+
 async def test_password_grant_401_refreshes_once_and_retries_once() -> None:
     async with (
         oauth_fake() as (fake, oauth),
@@ -440,14 +464,16 @@ async def test_per_org_tokens_one_client_many_orgs() -> None:
             assert r.headers["Authorization"] == expected[r.path.split("/")[2]]
         assert not [r for r in fake.requests if r.path == "/me"]
         assert oauth.grant_counts == {"client_credentials": 1}
-        # Each org's token is its own rate-limit scope.
+        # Each org's credentials are their own rate-limit scope: static tokens by their hash,
+        # the grant by its stable identity (which survives renewals).
         keys = {s.org_id: s.token_key for s in limiter.scopes}
         assert keys == {
             org_a: LimitScope.token_key_for("tok-for-a"),
             org_b: LimitScope.token_key_for("tok-for-b"),
-            org_c: LimitScope.token_key_for(oauth.issued[0].token),
+            org_c: app.rate_limit_identity(org_c),
         }
         assert len(set(keys.values())) == 3
+        assert oauth.issued[0].token not in str(keys)
 
         # With a default, /me and unlisted orgs use it.
         auth = PerOrgTokens({org_a: "tok-for-a"}, default=fake.token)
