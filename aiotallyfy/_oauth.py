@@ -20,7 +20,6 @@ request body carries credentials.
 from __future__ import annotations
 
 import hashlib
-
 import logging
 import math
 import ssl
