@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import pytest
 
-from aiotallyfy.cli import amain
+from aiotallyfy.cli import _progress, amain
 from aiotallyfy.cli._export import CSV_COLUMNS, AtomicOutput
 from aiotallyfy.testing import FakeTallyfy
 
@@ -138,7 +138,7 @@ async def test_forbidden_org_exit_1_keeps_the_other_orgs(tmp_path: Path) -> None
             f"this organization. [GET /organizations/{bad}/tasks] "
             f"(request id {refused.request_id})"
         ]
-        assert "1 failed" in run.err
+        assert run.err.endswith(" s (1 failed)\n")
         assert "Traceback" not in run.err
 
 
@@ -286,6 +286,25 @@ async def test_progress_on_a_terminal_only() -> None:
         assert piped.code == 0
         assert piped.err.startswith("aiotallyfy: exported 170 tasks")
         assert piped.err.count("\n") == 1
+
+
+async def test_without_rich_there_is_no_display(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_progress, "_import_rich", lambda: None)
+    async with FakeTallyfy(orgs=1, tasks_per_org=30) as fake:
+        run = await cli("tasks", "--all-orgs", fake=fake, stderr=TTY())
+        assert run.code == 0
+        assert run.err.startswith("aiotallyfy: exported 30 tasks from 1 organization to stdout")
+        assert run.err.count("\n") == 1
+
+
+async def test_verbose_lines_print_above_the_display() -> None:
+    async with FakeTallyfy(orgs=1, tasks_per_org=30) as fake:
+        run = await cli("-v", "tasks", "--all-orgs", fake=fake, stderr=TTY())
+        assert run.code == 0
+        org = fake.data.org_ids[0]
+        assert f"aiotallyfy: GET /organizations/{org}/tasks -> 200 attempt=1" in run.err
+        assert "orgs 1/1" in run.err
+        assert fake.token not in run.err
 
 
 # ----------------------------------------------------------------------------- interruption

@@ -12,14 +12,17 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from .._limits import RateLimit
+from .._version import __version__
 from ._errors import UsageError
+from ._export import CSV_COLUMNS
 
 __all__ = ["CSV_HELP", "build_parser", "parse_args"]
 
 CSV_HELP = (
-    "csv columns: organization_id, then the task fields listed in "
-    "aiotallyfy.cli._export.CSV_COLUMNS; nested values (owners, taskdata) as JSON, "
-    "true/false for booleans, empty for null or missing"
+    "csv columns (stable; new ones are only ever appended): "
+    + ", ".join(CSV_COLUMNS)
+    + ". Nested values (owners, taskdata) are JSON, booleans true/false, null or missing "
+    "fields empty."
 )
 
 _EPILOG = """\
@@ -28,7 +31,7 @@ it is never taken on the command line (other users can read a process's argument
 
 exit codes: 0 every organization succeeded; 1 some or all organizations failed (the others'
 tasks are still written); 2 usage or configuration error; 3 the token was rejected (401);
-130 interrupted.
+130 interrupted (Ctrl-C; 143 on SIGTERM).
 """
 
 
@@ -108,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
+    parser.add_argument("--version", action="version", version=f"aiotallyfy {__version__}")
     g = parser.add_argument_group("global options (before the command)")
     g.add_argument(
         "--base-url",

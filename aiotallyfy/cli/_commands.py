@@ -203,10 +203,10 @@ async def run_tasks(ctx: Context) -> int:
             atomic=atomic,
         )
     code = export_exit_code(ctx, result)
-    n_failed = len(result.failed)
-    failed_text = f", {n_failed} failed" if n_failed else ""
+    n_orgs, n_failed = len(result.results), len(result.failed)
+    failed_text = f" ({n_failed} failed)" if n_failed else ""
     ctx.info(
-        f"exported {result.state.tasks:,} tasks from {len(result.results)} organizations"
-        f"{failed_text} to {result.target} in {result.elapsed:.1f} s"
+        f"exported {result.state.tasks:,} tasks from {n_orgs} organization"
+        f"{'' if n_orgs == 1 else 's'} to {result.target} in {result.elapsed:.1f} s{failed_text}"
     )
     return code

@@ -63,6 +63,10 @@ def _verify(path: Path, expected: dict[str, int]) -> tuple[bool, str]:
     return True, "every one exactly once"
 
 
+def _plural(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
 def _task_count(data: FakeData, org_id: str) -> int:
     state = data.org_state(org_id)
     return state.task_count if state is not None else 0
@@ -121,8 +125,9 @@ async def run_demo(ctx: Context) -> int:
         f"{verdict}",
         f"  requests    {stats.requests:,} sent (the server saw {len(fake.requests):,})",
         f"  429s        {stats.rate_limited:,}",
-        f"  retries     {stats.retries:,} (faults the server injected: "
-        f"{fault_counts['html_503']} HTML 503, {fault_counts['reset']} dropped connection)",
+        f"  retries     {stats.retries:,} (the server injected "
+        f"{_plural(fault_counts['html_503'], 'HTML 503')} and "
+        f"{_plural(fault_counts['reset'], 'dropped connection')})",
         f"  elapsed     {elapsed:.1f} s",
         f"  tasks/s     {result.state.tasks / max(elapsed, 1e-9):,.0f}",
         "  output      "
