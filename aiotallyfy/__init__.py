@@ -31,10 +31,30 @@ from ._limits import (
 )
 from ._oauth import DEFAULT_TOKEN_URL, ClientCredentialsGrant, OAuthGrant, PasswordGrant
 from ._pagination import AsyncPager
+from ._resources import SearchHit, SearchResults
 from ._retry import RetryPolicy
 from ._secrets import Secret
 from ._transport import Timeouts
-from ._types import CompletedTask, Me, Organization, Task, TaskOwners
+from ._types import (
+    Blueprint,
+    Comment,
+    CompletedTask,
+    Folder,
+    FolderObject,
+    FormField,
+    Group,
+    Guest,
+    KickoffField,
+    Me,
+    Organization,
+    Run,
+    RunProgress,
+    Step,
+    Tag,
+    Task,
+    TaskOwners,
+    User,
+)
 from ._version import __version__
 
 __all__ = [
@@ -46,14 +66,22 @@ __all__ = [
     "AsyncPager",
     "AuthenticationError",
     "BadRequestError",
+    "Blueprint",
     "CallableTokenProvider",
     "ClientCredentialsGrant",
     "ClientStats",
     "Clock",
+    "Comment",
     "CompletedTask",
     "ConflictError",
     "FanOutStream",
+    "Folder",
+    "FolderObject",
+    "FormField",
+    "Group",
+    "Guest",
     "IssuedToken",
+    "KickoffField",
     "LimitScope",
     "LocalRateLimiter",
     "LoopClock",
@@ -72,9 +100,15 @@ __all__ = [
     "RateLimiter",
     "Response",
     "RetryPolicy",
+    "Run",
+    "RunProgress",
+    "SearchHit",
+    "SearchResults",
     "Secret",
     "ServerError",
     "StaticToken",
+    "Step",
+    "Tag",
     "TallyfyClient",
     "TallyfyError",
     "Task",
@@ -82,6 +116,7 @@ __all__ = [
     "Timeouts",
     "TokenProvider",
     "TransportError",
+    "User",
     "ValidationError",
     "__version__",
 ]

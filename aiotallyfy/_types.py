@@ -203,6 +203,7 @@ class Blueprint(TypedDict, total=False):
     archived_at: str | None
     prerun: list[KickoffField]
     automated_actions: list[Any]
+    steps: Any  # with=steps: {"data": [Step, ...]}
     tags: Any
 
 

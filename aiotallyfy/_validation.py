@@ -3,9 +3,10 @@
 Everything here raises ``ValidationError`` with ``status == 0`` (nothing was sent), so a caller
 can tell a local rejection from a server 422 and fix the input before any quota is spent.
 
-- ``prerun`` / ``taskdata`` must be objects keyed by timeline id. The API drops unknown keys
+- ``prerun`` / ``taskdata`` / per-step ``tasks`` must be objects keyed by timeline id (32 hex
+  characters, the ``id`` of a kick-off field, capture or step). The API drops other keys
   without a word and always fails a list-shaped ``prerun`` (tallyfy/sdk#29: 13/13 failed), so
-  we reject a list, and keys that cannot be ids (labels, aliases with spaces), here.
+  a list, or a key that is a label or an alias, is rejected here.
 - Dates go to the API as ``YYYY-MM-DD HH:MM:SS`` in UTC (the request format; responses use ISO
   8601 Zulu). A naive ``datetime`` is rejected: guessing its zone would move deadlines silently.
 - Emails (guest path segments, invites, owners) get a deliberately simple shape check: one
@@ -34,7 +35,7 @@ __all__ = [
 API_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
-_TIMELINE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+_TIMELINE_KEY = re.compile(r"^[0-9A-Fa-f]{32}$")
 _API_DATE = re.compile(r"^\d{4}-\d\d-\d\d( \d\d:\d\d(:\d\d)?)?$")
 
 
@@ -91,8 +92,8 @@ def email_segment(value: str, *, field: str = "email") -> str:
 def validate_timeline_map(value: Any, *, field: str) -> dict[str, Any]:
     """``prerun`` / ``taskdata`` / per-step ``tasks``: an object keyed by timeline id.
 
-    A list is the classic mistake (the API then fails every launch); keys must look like ids
-    because labels and aliases are dropped by the server without an error.
+    A list is the classic mistake (the API then fails every launch); keys must be 32-hex
+    timeline ids because labels and aliases are dropped by the server without an error.
     """
     if isinstance(value, (list, tuple)):
         raise _local_error(

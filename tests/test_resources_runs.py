@@ -4,6 +4,7 @@ the safe "launch once" path under a connection that dies after sending, and run 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -33,7 +34,7 @@ def org(fake: FakeTallyfy) -> str:
 
 
 def required_field(fake: FakeTallyfy, checklist_id: str) -> str:
-    return area_of(fake, org(fake)).prerun[checklist_id][0]["id"]
+    return str(area_of(fake, org(fake)).prerun[checklist_id][0]["id"])
 
 
 async def test_list_walks_every_page(fake: FakeTallyfy, client: TallyfyClient) -> None:
@@ -44,22 +45,24 @@ async def test_list_walks_every_page(fake: FakeTallyfy, client: TallyfyClient) -
     assert got == expected
     gets = [r for r in fake.requests if r.method == "GET" and r.path.endswith("/runs")]
     assert [(r.query["page"], r.query["per_page"]) for r in gets] == [
-        ("1", "100"), ("2", "100"), ("3", "100")
+        ("1", "100"),
+        ("2", "100"),
+        ("3", "100"),
     ]
 
 
 async def test_launch_201_tasks_and_422(fake: FakeTallyfy, client: TallyfyClient) -> None:
     checklist = fake.data.org_state(org(fake)).checklists[0]["id"]  # type: ignore[union-attr]
     field = required_field(fake, checklist)
-    run = await client.runs.launch(
-        org(fake), checklist, name="Onboard Kim", prerun={field: "Kim"}
-    )
+    run = await client.runs.launch(org(fake), checklist, name="Onboard Kim", prerun={field: "Kim"})
     assert run["name"] == "Onboard Kim"
     assert run["prerun"] == {field: "Kim"}
     assert fake.count("POST", "/runs", status=201) == 1
     tasks = [t async for t in client.runs.tasks(org(fake), run["id"])]
-    assert [t["title"] for t in tasks] == [f"{v} step {i}" for i, v in enumerate(
-        ("Collect", "Review", "Approve", "Notify", "Archive"), start=1)]
+    assert [t["title"] for t in tasks] == [
+        f"{v} step {i}"
+        for i, v in enumerate(("Collect", "Review", "Approve", "Notify", "Archive"), start=1)
+    ]
     assert [t["id"] async for t in client.tasks.list_for_run(org(fake), run["id"])] == [
         t["id"] for t in tasks
     ]
@@ -70,17 +73,16 @@ async def test_launch_201_tasks_and_422(fake: FakeTallyfy, client: TallyfyClient
     assert info.value.errors == {f"prerun.{field}": ["Client name is required"]}
     # a list-shaped prerun never leaves the client
     before = len(fake.requests)
+    listed: Any = [{"id": field, "value": "x"}]
     with pytest.raises(ValidationError) as local:
-        await client.runs.launch(org(fake), checklist, prerun=[{"id": field, "value": "x"}])
+        await client.runs.launch(org(fake), checklist, prerun=listed)
     assert local.value.status == 0
     with pytest.raises(ValidationError):
         await client.runs.launch(org(fake), checklist, prerun={"Client name": "x"})
     assert len(fake.requests) == before
 
 
-async def test_safe_launch_after_connection_dies(
-    fake: FakeTallyfy, client: TallyfyClient
-) -> None:
+async def test_safe_launch_after_connection_dies(fake: FakeTallyfy, client: TallyfyClient) -> None:
     checklist = fake.data.org_state(org(fake)).checklists[1]["id"]  # type: ignore[union-attr]
     field = required_field(fake, checklist)
     fake.inject("reset_after_apply", method="POST", path_contains="/runs")
@@ -116,9 +118,7 @@ async def test_unmarked_launch_reports_outcome_unknown(
     assert fake.count("POST", "/runs") == 1
 
 
-async def test_safe_launch_relaunches_when_absent(
-    fake: FakeTallyfy, client: TallyfyClient
-) -> None:
+async def test_safe_launch_relaunches_when_absent(fake: FakeTallyfy, client: TallyfyClient) -> None:
     checklist = fake.data.org_state(org(fake)).checklists[0]["id"]  # type: ignore[union-attr]
     fake.inject("reset", method="POST", path_contains="/runs")  # dropped before applying
     marker = "job-0001-abcd"
@@ -145,13 +145,14 @@ async def test_run_writes(fake: FakeTallyfy, client: TallyfyClient) -> None:
         await client.runs.update(org(fake), run_id, name="x" * 551)
     assert info.value.status == 422
     archived = await client.runs.archive(org(fake), run_id)
-    assert archived is not None and archived["archived_at"] is not None
+    assert archived is not None
+    assert archived["archived_at"] is not None
     assert run_id not in [r["id"] async for r in client.runs.list(org(fake))]
     assert [r["id"] async for r in client.runs.list(org(fake), archived="only")] == [run_id]
     active = await client.runs.activate(org(fake), run_id)
     assert active["archived_at"] is None
     assert (await client.runs.get(org(fake), run_id))["name"] == "Renamed"
-    assert await client.runs.delete(org(fake), run_id) is None
+    await client.runs.delete(org(fake), run_id)
     assert fake.count("DELETE", "/delete", status=204) == 1
     with pytest.raises(NotFoundError):
         await client.runs.get(org(fake), run_id)
