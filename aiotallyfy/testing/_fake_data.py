@@ -591,7 +591,9 @@ class FakeData:
         if raw is None:
             if len(cache) >= self.JSON_CACHE_LIMIT:
                 cache.clear()
-            raw = cache[i] = orjson.dumps(self.task_at(st, i))
+            # Copied: orjson hands back bytes with kilobytes of spare capacity, which a cache
+            # of thousands of entries turns into hundreds of megabytes.
+            raw = cache[i] = bytes(memoryview(orjson.dumps(self.task_at(st, i))))
         return raw
 
     def task(self, org_id: str, task_id: str) -> dict[str, Any] | None:
