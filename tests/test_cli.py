@@ -18,7 +18,7 @@ import pytest
 
 from aiotallyfy.cli import _progress, amain
 from aiotallyfy.cli._export import CSV_COLUMNS, AtomicOutput
-from aiotallyfy.testing import FakeTallyfy
+from aiotallyfy.testing import FakeTallyfy, enable_oauth
 
 TOKEN_ENV = "TALLYFY_API_TOKEN"
 
@@ -158,8 +158,37 @@ async def test_bad_token_exit_3_and_missing_token_exit_2(tmp_path: Path) -> None
         fake.reset_records()
         missing = await cli("tasks", "--all-orgs", env={"TALLYFY_BASE_URL": fake.base_url})
         assert missing.code == 2
-        assert "no API token: set TALLYFY_API_TOKEN or pass --token-file PATH" in missing.err
+        assert "no API token: set TALLYFY_API_TOKEN, pass --token-file PATH" in missing.err
         assert fake.requests == []
+
+
+async def test_oauth_settings_from_the_environment_never_show_a_secret() -> None:
+    async with FakeTallyfy(orgs=2, tasks_per_org=[30, 12]) as fake:
+        oauth = enable_oauth(fake, client_secret="cs-oauth-secret-777", users={"a@b.co": "pw-999"})
+        env = {
+            "TALLYFY_BASE_URL": fake.base_url,
+            "TALLYFY_TOKEN_URL": oauth.token_url,
+            "TALLYFY_CLIENT_ID": "15",
+            "TALLYFY_CLIENT_SECRET": "cs-oauth-secret-777",
+            "TALLYFY_USERNAME": "a@b.co",
+            "TALLYFY_PASSWORD": "pw-999",
+        }
+        run = await cli("-v", "tasks", "--all-orgs", env=env)
+        assert run.code == 0
+        assert len(run.lines()) == 42
+        assert oauth.grant_counts == {"password": 1}
+        secrets = ["cs-oauth-secret-777", "pw-999", oauth.issued[0].token]
+        for secret in secrets:
+            assert secret not in run.err
+            assert secret.encode() not in run.out
+        # Client credentials when no user is given; a half-set environment is a usage error.
+        env.pop("TALLYFY_USERNAME")
+        env.pop("TALLYFY_PASSWORD")
+        assert (await cli("orgs", env=env)).code == 0
+        assert oauth.grant_counts == {"password": 1, "client_credentials": 1}
+        half = await cli("orgs", env={"TALLYFY_BASE_URL": fake.base_url, "TALLYFY_CLIENT_ID": "15"})
+        assert half.code == 2
+        assert "TALLYFY_CLIENT_SECRET" in half.err
 
 
 @pytest.mark.virtual_time

@@ -1,9 +1,11 @@
 """Where the CLI's credentials come from: the one place to extend (OAuth settings go here).
 
-Today: a personal access token from ``--token-file PATH`` (preferred when given: an explicit
-choice beats the ambient environment) or the ``TALLYFY_API_TOKEN`` environment variable, with
-surrounding whitespace trimmed. There is deliberately no option that takes the token itself:
-any local user can read a process's command line.
+In order: a personal access token from ``--token-file PATH`` (an explicit choice beats the
+ambient environment), the ``TALLYFY_API_TOKEN`` environment variable (whitespace trimmed), then
+OAuth settings from the environment (``TALLYFY_CLIENT_ID``, ``TALLYFY_CLIENT_SECRET``, and
+``TALLYFY_USERNAME``/``TALLYFY_PASSWORD`` for the password grant, else client credentials;
+``TALLYFY_TOKEN_URL`` to override the token endpoint). There is deliberately no option that
+takes a secret itself: any local user can read a process's command line.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
-from .._auth import StaticToken, TokenProvider
+from .._auth import StaticToken, TokenProvider, provider_from_env
 from ._errors import UsageError
 
 __all__ = ["TOKEN_ENV", "resolve_token"]
@@ -55,8 +57,15 @@ def resolve_token(args: argparse.Namespace, environ: Mapping[str, str]) -> Token
     else:
         token = environ.get(TOKEN_ENV, "").strip()
         if not token:
+            try:
+                oauth = provider_from_env(environ)
+            except ValueError as exc:  # half-configured OAuth: names the variable, not a value
+                raise UsageError(str(exc)) from None
+            if oauth is not None:
+                return oauth
             raise UsageError(
-                f"no API token: set {TOKEN_ENV} or pass --token-file PATH "
+                f"no API token: set {TOKEN_ENV}, pass --token-file PATH, or set "
+                "TALLYFY_CLIENT_ID/TALLYFY_CLIENT_SECRET for OAuth "
                 "(or try 'aiotallyfy demo', which needs no account)"
             )
         if any(c in token for c in "\r\n"):
