@@ -10,11 +10,12 @@ every worker and waits for them, so nothing keeps running behind the caller's ba
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from ._errors import TallyfyError
+from ._pagination import AsyncPager
 
 __all__ = ["FanOutStream", "OrgResult", "fan_out", "fan_out_stream"]
 
@@ -129,19 +130,40 @@ class FanOutStream(Generic[T]):
         return self._run()
 
     async def _run(self) -> AsyncIterator[tuple[str, T]]:
-        queue: asyncio.Queue[tuple[str, T] | OrgResult[T]] = asyncio.Queue(self._buffer)
+        # Whole pages travel through the queue when the source is an ``AsyncPager`` (one
+        # hand-off per page, not per item); other sources travel item by item. ``buffer``
+        # still counts items: a worker waits while ``buffer`` or more are queued.
+        queue: asyncio.Queue[tuple[str, Sequence[T]] | OrgResult[T]] = asyncio.Queue()
         gate = asyncio.Semaphore(self._concurrency)
+        buffer = self._buffer
+        queued = 0
+        space = asyncio.Event()
+        space.set()
+
+        async def put(org_id: str, batch: Sequence[T]) -> None:
+            nonlocal queued
+            while queued >= buffer:
+                space.clear()
+                await space.wait()
+            queued += len(batch)
+            queue.put_nowait((org_id, batch))
 
         async def run(org_id: str) -> None:
             result: OrgResult[T] = OrgResult(org_id)
             async with gate:
                 try:
-                    async for item in self._fn(org_id):
-                        await queue.put((org_id, item))
-                        result.count += 1
+                    source = self._fn(org_id)
+                    if isinstance(source, AsyncPager):
+                        async for batch in source._iter_pages():
+                            await put(org_id, batch)
+                            result.count += len(batch)
+                    else:
+                        async for item in source:
+                            await put(org_id, (item,))
+                            result.count += 1
                 except Exception as exc:
                     result.error = exc
-            await queue.put(result)
+            queue.put_nowait(result)
 
         tasks = [
             asyncio.create_task(run(org_id), name=f"aiotallyfy-stream-{org_id}")
@@ -157,7 +179,12 @@ class FanOutStream(Generic[T]):
                     if self._on_org_done is not None:
                         self._on_org_done(entry)
                     continue
-                yield entry
+                org_id, batch = entry
+                queued -= len(batch)
+                if queued < buffer:
+                    space.set()
+                for item in batch:
+                    yield org_id, item
         finally:
             await _cancel_all(tasks)
 
