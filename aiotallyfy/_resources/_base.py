@@ -49,8 +49,35 @@ class Resource:
         response = await self._core.request("GET", path, org_id=org_id, params=params)
         return unwrap(response.data, path)
 
+    async def _write_item(
+        self,
+        method: str,
+        path: str,
+        *,
+        org_id: str,
+        json: Any = None,
+        idempotent: bool | None = None,
+    ) -> Any:
+        """Send one write and return the object it answers with (``{"data": {...}}``).
+
+        ``idempotent`` goes to ``HTTPCore.request`` unchanged (``None``: decided by the
+        method), so whether a lost answer is re-sent stays each caller's explicit choice.
+        """
+        response = await self._core.request(
+            method, path, org_id=org_id, json=json, idempotent=idempotent
+        )
+        return unwrap(response.data, path)
+
 
 def unwrap(payload: Any, path: str) -> Any:
     if isinstance(payload, dict) and "data" in payload:
         return payload["data"]
     raise PaginationError(f"{path}: expected an object with 'data', got {type(payload).__name__}")
+
+
+def maybe_unwrap(payload: Any) -> Any:
+    """``payload["data"]``, or ``None`` when there is none (e.g. an empty 204 answer): for
+    writes whose answer body the API does not promise."""
+    if isinstance(payload, dict):
+        return payload.get("data")
+    return None

@@ -14,7 +14,7 @@ from typing import Any
 from .._ids import segment
 from .._pagination import AsyncPager
 from .._types import Blueprint, FormField, KickoffField, Step
-from ._base import Resource, unwrap
+from ._base import Resource
 from ._writes import body_of, org_path, with_param
 
 __all__ = ["Blueprints"]
@@ -89,18 +89,16 @@ class Blueprints(Resource):
         Sent at most once (``OutcomeUnknownError`` after a lost answer)."""
         path = f"{org_path(org_id)}/checklists"
         body = body_of({"title": title, "type": type, **fields})
-        response = await self._core.request("POST", path, org_id=org_id, json=body)
-        result: Blueprint = unwrap(response.data, path)
+        result: Blueprint = await self._write_item("POST", path, org_id=org_id, json=body)
         return result
 
     async def update(self, org_id: str, checklist_id: str, **fields: Any) -> Blueprint:
         """``PUT .../checklists/{id}`` (``title``, ``summary``, ``folder_id``, ...). Sets
         values, so a repeat is harmless: retried like a read."""
         path = self._path(org_id, checklist_id)
-        response = await self._core.request(
+        result: Blueprint = await self._write_item(
             "PUT", path, org_id=org_id, json=body_of(fields), idempotent=True
         )
-        result: Blueprint = unwrap(response.data, path)
         return result
 
     async def archive(self, org_id: str, checklist_id: str) -> None:

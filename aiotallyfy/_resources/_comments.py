@@ -15,7 +15,7 @@ from typing import Any
 from .._errors import ValidationError
 from .._ids import segment
 from .._types import Comment
-from ._base import Resource, unwrap
+from ._base import Resource
 from ._writes import body_of, org_path
 
 __all__ = ["Comments"]
@@ -66,17 +66,15 @@ class Comments(Resource):
             )
         path = f"{self._task(org_id, task_id)}/comment"
         body = body_of({"content": content, "label": label, "state": state, "sent_to": sent_to})
-        response = await self._core.request("POST", path, org_id=org_id, json=body)
-        result: Comment = unwrap(response.data, path)
+        result: Comment = await self._write_item("POST", path, org_id=org_id, json=body)
         return result
 
     async def update(self, org_id: str, task_id: str, comment_id: str, content: str) -> Comment:
         """``PUT .../tasks/{task}/comment/{id}``; sets the content, retried like a read."""
         path = f"{self._task(org_id, task_id)}/comment/{segment(comment_id, name='comment_id')}"
-        response = await self._core.request(
+        result: Comment = await self._write_item(
             "PUT", path, org_id=org_id, json={"content": content}, idempotent=True
         )
-        result: Comment = unwrap(response.data, path)
         return result
 
     async def delete(self, org_id: str, task_id: str, comment_id: str) -> None:
@@ -89,8 +87,9 @@ class Comments(Resource):
         if not content:
             raise ValidationError("content is required", status=0, errors={"content": ["required"]})
         path = f"{self._task(org_id, task_id)}/problem"
-        response = await self._core.request("POST", path, org_id=org_id, json={"content": content})
-        result: Comment = unwrap(response.data, path)
+        result: Comment = await self._write_item(
+            "POST", path, org_id=org_id, json={"content": content}
+        )
         return result
 
     async def resolve_problems(self, org_id: str, task_id: str, **fields: Any) -> Any:

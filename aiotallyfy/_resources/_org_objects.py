@@ -13,7 +13,7 @@ from .._errors import ValidationError
 from .._ids import segment
 from .._pagination import AsyncPager
 from .._types import Folder, FolderObject, Tag
-from ._base import Resource, unwrap
+from ._base import Resource
 from ._writes import body_of, org_path, with_param
 
 __all__ = ["Folders", "Tags"]
@@ -56,16 +56,14 @@ class Tags(Resource):
             )
         path = f"{org_path(org_id)}/tags"
         body = body_of({"title": title, "color": color})
-        response = await self._core.request("POST", path, org_id=org_id, json=body)
-        result: Tag = unwrap(response.data, path)
+        result: Tag = await self._write_item("POST", path, org_id=org_id, json=body)
         return result
 
     async def update(self, org_id: str, tag_id: str, **fields: Any) -> Tag:
         path = self._path(org_id, tag_id)
-        response = await self._core.request(
+        result: Tag = await self._write_item(
             "PUT", path, org_id=org_id, json=body_of(fields), idempotent=True
         )
-        result: Tag = unwrap(response.data, path)
         return result
 
     async def delete(self, org_id: str, tag_id: str) -> None:
@@ -100,18 +98,16 @@ class Folders(Resource):
         path = f"{org_path(org_id)}/folders"
         if parent_id is not None:
             segment(parent_id, name="parent_id")
-        response = await self._core.request(
+        result: Folder = await self._write_item(
             "POST", path, org_id=org_id, json=body_of({"name": name, "parent_id": parent_id})
         )
-        result: Folder = unwrap(response.data, path)
         return result
 
     async def update(self, org_id: str, folder_id: str, **fields: Any) -> Folder:
         path = self._path(org_id, folder_id)
-        response = await self._core.request(
+        result: Folder = await self._write_item(
             "PUT", path, org_id=org_id, json=body_of(fields), idempotent=True
         )
-        result: Folder = unwrap(response.data, path)
         return result
 
     async def delete(self, org_id: str, folder_id: str) -> None:
@@ -136,8 +132,7 @@ class Folders(Resource):
             "subject_id": segment(subject_id, name="subject_id"),
             "subject_type": subject_type,
         }
-        response = await self._core.request("POST", path, org_id=org_id, json=body)
-        result: FolderObject = unwrap(response.data, path)
+        result: FolderObject = await self._write_item("POST", path, org_id=org_id, json=body)
         return result
 
     async def remove_object(self, org_id: str, relation_id: str) -> None:

@@ -20,7 +20,7 @@ from .._ids import segment
 from .._pagination import AsyncPager
 from .._types import Group, Guest, User
 from .._validation import email_segment, validate_email
-from ._base import Resource, unwrap
+from ._base import Resource, maybe_unwrap
 from ._writes import body_of, org_path, with_param
 
 __all__ = ["Groups", "Guests", "Users"]
@@ -85,17 +85,15 @@ class Users(Resource):
                 "message": message,
             }
         )
-        response = await self._core.request("POST", path, org_id=org_id, json=body)
-        result: User = unwrap(response.data, path)
+        result: User = await self._write_item("POST", path, org_id=org_id, json=body)
         return result
 
     async def set_role(self, org_id: str, user_id: int, role: str) -> User:
         """``PUT .../users/{id}/role``; idempotent, retried like a read."""
         path = f"{self._path(org_id, user_id)}/role"
-        response = await self._core.request(
+        result: User = await self._write_item(
             "PUT", path, org_id=org_id, json={"role": _role(role)}, idempotent=True
         )
-        result: User = unwrap(response.data, path)
         return result
 
     async def disable(self, org_id: str, user_id: int) -> None:
@@ -107,8 +105,8 @@ class Users(Resource):
         """``PUT .../users/{id}/enable``; idempotent."""
         path = f"{self._path(org_id, user_id)}/enable"
         response = await self._core.request("PUT", path, org_id=org_id, idempotent=True)
-        data = response.data
-        return data.get("data") if isinstance(data, dict) else None
+        result: User | None = maybe_unwrap(response.data)
+        return result
 
     async def to_guest(self, org_id: str, user_id: int) -> Any:
         """Convert a member to a guest (``PUT .../users/{id}/to/guest``). Not re-sent: after it
@@ -163,17 +161,15 @@ class Guests(Resource):
                 **fields,
             }
         )
-        response = await self._core.request("POST", path, org_id=org_id, json=body)
-        result: Guest = unwrap(response.data, path)
+        result: Guest = await self._write_item("POST", path, org_id=org_id, json=body)
         return result
 
     async def update(self, org_id: str, email: str, **fields: Any) -> Guest:
         """``PUT .../guests/{email}``; sets values, retried like a read."""
         path = self._path(org_id, email)
-        response = await self._core.request(
+        result: Guest = await self._write_item(
             "PUT", path, org_id=org_id, json=body_of(fields), idempotent=True
         )
-        result: Guest = unwrap(response.data, path)
         return result
 
     async def delete(self, org_id: str, email: str) -> None:
@@ -243,17 +239,15 @@ class Groups(Resource):
                 "guests": [validate_email(g, field="guests") for g in (guests or ())] or None,
             }
         )
-        response = await self._core.request("POST", path, org_id=org_id, json=body)
-        result: Group = unwrap(response.data, path)
+        result: Group = await self._write_item("POST", path, org_id=org_id, json=body)
         return result
 
     async def update(self, org_id: str, group_id: str, **fields: Any) -> Group:
         """``PUT .../groups/{id}``; sets values (``members`` replaces), retried like a read."""
         path = self._path(org_id, group_id)
-        response = await self._core.request(
+        result: Group = await self._write_item(
             "PUT", path, org_id=org_id, json=body_of(fields), idempotent=True
         )
-        result: Group = unwrap(response.data, path)
         return result
 
     async def delete(self, org_id: str, group_id: str) -> None:

@@ -18,7 +18,7 @@ from .._ids import segment
 from .._pagination import AsyncPager
 from .._types import Run, Task
 from .._validation import format_datetime, validate_owners, validate_timeline_map
-from ._base import Resource, unwrap
+from ._base import Resource, maybe_unwrap
 from ._writes import body_of, org_path, with_param
 
 __all__ = ["MARKER_PREFIX", "Runs", "marker_tag"]
@@ -122,10 +122,9 @@ class Runs(Resource):
         it twice leaves the same process as applying it once.
         """
         path = f"{org_path(org_id)}/runs/{segment(run_id, name='run_id')}"
-        response = await self._core.request(
+        result: Run = await self._write_item(
             "PUT", path, org_id=org_id, json=body_of(fields), idempotent=True
         )
-        result: Run = unwrap(response.data, path)
         return result
 
     async def archive(self, org_id: str, run_id: str) -> Run | None:
@@ -135,14 +134,13 @@ class Runs(Resource):
         """
         path = f"{org_path(org_id)}/runs/{segment(run_id, name='run_id')}"
         response = await self._core.request("DELETE", path, org_id=org_id, idempotent=True)
-        result: Run | None = _maybe_data(response.data)
+        result: Run | None = maybe_unwrap(response.data)
         return result
 
     async def activate(self, org_id: str, run_id: str) -> Run:
         """Bring an archived process back (``PUT .../activate``); idempotent, so retried."""
         path = f"{org_path(org_id)}/runs/{segment(run_id, name='run_id')}/activate"
-        response = await self._core.request("PUT", path, org_id=org_id, idempotent=True)
-        result: Run = unwrap(response.data, path)
+        result: Run = await self._write_item("PUT", path, org_id=org_id, idempotent=True)
         return result
 
     async def delete(self, org_id: str, run_id: str) -> None:
@@ -231,8 +229,7 @@ class Runs(Resource):
             body["tasks"] = _task_overrides(tasks)
         path = f"{org}/runs"
         if launch_marker is None:
-            response = await self._core.request("POST", path, org_id=org_id, json=body)
-            launched: Run = unwrap(response.data, path)
+            launched: Run = await self._write_item("POST", path, org_id=org_id, json=body)
             return launched
 
         tag = marker_tag(_validate_marker(launch_marker))
@@ -246,7 +243,7 @@ class Runs(Resource):
         while True:
             sends += 1
             try:
-                response = await self._core.request("POST", path, org_id=org_id, json=body)
+                result: Run = await self._write_item("POST", path, org_id=org_id, json=body)
             except OutcomeUnknownError as unknown:
                 found = await self._resolve(
                     org_id, checklist_id, launch_marker, unknown,
@@ -268,7 +265,6 @@ class Runs(Resource):
                 if found is not None:
                     return found
                 raise
-            result: Run = unwrap(response.data, path)
             return result
 
     async def find_by_marker(
@@ -306,10 +302,3 @@ class Runs(Resource):
             if found is not None:
                 return found
         return None
-
-
-def _maybe_data(payload: Any) -> Any:
-    """``payload["data"]``, or ``None`` for an empty (204) answer."""
-    if isinstance(payload, dict) and "data" in payload:
-        return payload["data"]
-    return None

@@ -19,7 +19,7 @@ from .._ids import segment
 from .._pagination import AsyncPager
 from .._types import CompletedTask, Task
 from .._validation import email_segment, format_datetime, validate_owners, validate_timeline_map
-from ._base import Resource, unwrap
+from ._base import Resource, maybe_unwrap
 from ._writes import body_of, org_path, with_param
 
 __all__ = ["Tasks"]
@@ -120,8 +120,7 @@ class Tasks(Resource):
             path = f"/organizations/{org}/runs/{segment(run_id, name='run_id')}/completed-tasks"
         else:
             path = f"/organizations/{org}/completed-tasks"
-        response = await self._core.request("POST", path, org_id=org_id, json=body)
-        result: CompletedTask = unwrap(response.data, path)
+        result: CompletedTask = await self._write_item("POST", path, org_id=org_id, json=body)
         return result
 
     async def reopen(self, org_id: str, task_id: str, run_id: str | None = None) -> Task:
@@ -134,8 +133,7 @@ class Tasks(Resource):
             path = f"/organizations/{org}/runs/{run}/completed-tasks/{task}"
         else:
             path = f"/organizations/{org}/completed-tasks/{task}"
-        response = await self._core.request("DELETE", path, org_id=org_id, idempotent=True)
-        result: Task = unwrap(response.data, path)
+        result: Task = await self._write_item("DELETE", path, org_id=org_id, idempotent=True)
         return result
 
     # -- other people's tasks, a run's tasks ---------------------------------------------
@@ -215,8 +213,9 @@ class Tasks(Resource):
             body["taskdata"] = validate_timeline_map(taskdata, field="taskdata")
         if owners is not None:
             body["owners"] = validate_owners(owners)
-        response = await self._core.request("PUT", path, org_id=org_id, json=body, idempotent=True)
-        result: Task = unwrap(response.data, path)
+        result: Task = await self._write_item(
+            "PUT", path, org_id=org_id, json=body, idempotent=True
+        )
         return result
 
     async def update_oneoff(
@@ -237,8 +236,9 @@ class Tasks(Resource):
         path = f"{org_path(org_id)}/tasks/{segment(task_id, name='task_id')}"
         body = body_of({"title": title, "deadline": deadline, **fields})
         body["owners"] = validate_owners(owners)
-        response = await self._core.request("PUT", path, org_id=org_id, json=body, idempotent=True)
-        result: Task = unwrap(response.data, path)
+        result: Task = await self._write_item(
+            "PUT", path, org_id=org_id, json=body, idempotent=True
+        )
         return result
 
     async def create(
@@ -278,8 +278,7 @@ class Tasks(Resource):
             }
         )
         body["owners"] = validate_owners(owners)
-        response = await self._core.request("POST", path, org_id=org_id, json=body)
-        result: Task = unwrap(response.data, path)
+        result: Task = await self._write_item("POST", path, org_id=org_id, json=body)
         return result
 
     async def archive(self, org_id: str, task_id: str) -> None:
@@ -292,8 +291,8 @@ class Tasks(Resource):
         """Bring an archived one-off task back (``PUT .../tasks/{task}/restore``); idempotent."""
         path = f"{org_path(org_id)}/tasks/{segment(task_id, name='task_id')}/restore"
         response = await self._core.request("PUT", path, org_id=org_id, idempotent=True)
-        data = response.data
-        return data.get("data") if isinstance(data, dict) else None
+        result: Task | None = maybe_unwrap(response.data)
+        return result
 
     async def delete(self, org_id: str, task_id: str) -> None:
         """Delete a one-off task for good (``DELETE .../tasks/{task}/delete`` → 204).
