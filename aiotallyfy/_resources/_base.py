@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from .._errors import PaginationError
 from .._http import HTTPCore
 from .._pagination import MAX_PER_PAGE, AsyncPager
+from ._writes import org_path, with_param
 
 __all__ = ["Resource"]
 
@@ -40,6 +41,28 @@ class Resource:
 
         return AsyncPager[T](
             fetch, params, per_page=per_page, limit=limit, prefetch=prefetch, describe=path
+        )
+
+    def _org_list(
+        self,
+        org_id: str,
+        collection: str,
+        *,
+        q: str | None,
+        with_: str | list[str] | None = None,
+        filters: Mapping[str, Any],
+        limit: int | None,
+        item_type: type[T],
+    ) -> AsyncPager[T]:
+        """The plain org-wide lists (``/organizations/{org}/{collection}``): ``q``, then the
+        ``with`` includes, then the caller's filters as the query of every page."""
+        params: dict[str, Any] = {"q": q, **(with_param(with_) or {}), **filters}
+        return self._pager(
+            f"{org_path(org_id)}/{collection}",
+            org_id=org_id,
+            params=params,
+            limit=limit,
+            item_type=item_type,
         )
 
     async def _get_item(

@@ -37,11 +37,12 @@ class Blueprints(Resource):
     ) -> AsyncPager[Blueprint]:
         """Every blueprint, all pages. ``filters``: ``status``, ``type``, ``starred``,
         ``folder``, ``tag``, ``owner_id``, ``archived``, ``sort_by``, ..."""
-        params: dict[str, Any] = {"q": q, **(with_param(with_) or {}), **filters}
-        return self._pager(
-            f"{org_path(org_id)}/checklists",
-            org_id=org_id,
-            params=params,
+        return self._org_list(
+            org_id,
+            "checklists",
+            q=q,
+            with_=with_,
+            filters=filters,
             limit=limit,
             item_type=Blueprint,
         )

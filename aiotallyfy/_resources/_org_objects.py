@@ -14,7 +14,7 @@ from .._ids import segment
 from .._pagination import AsyncPager
 from .._types import Folder, FolderObject, Tag
 from ._base import Resource
-from ._writes import body_of, org_path, with_param
+from ._writes import body_of, org_path
 
 __all__ = ["Folders", "Tags"]
 
@@ -37,9 +37,8 @@ class Tags(Resource):
         **filters: Any,
     ) -> AsyncPager[Tag]:
         """Every tag, all pages (``all=True`` includes auto-generated ones)."""
-        params: dict[str, Any] = {"q": q, **(with_param(with_) or {}), **filters}
-        return self._pager(
-            f"{org_path(org_id)}/tags", org_id=org_id, params=params, limit=limit, item_type=Tag
+        return self._org_list(
+            org_id, "tags", q=q, with_=with_, filters=filters, limit=limit, item_type=Tag
         )
 
     async def get(self, org_id: str, tag_id: str) -> Tag:
@@ -81,13 +80,8 @@ class Folders(Resource):
     def list(
         self, org_id: str, *, q: str | None = None, limit: int | None = None, **filters: Any
     ) -> AsyncPager[Folder]:
-        params: dict[str, Any] = {"q": q, **filters}
-        return self._pager(
-            f"{org_path(org_id)}/folders",
-            org_id=org_id,
-            params=params,
-            limit=limit,
-            item_type=Folder,
+        return self._org_list(
+            org_id, "folders", q=q, filters=filters, limit=limit, item_type=Folder
         )
 
     async def get(self, org_id: str, folder_id: str) -> Folder:

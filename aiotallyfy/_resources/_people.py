@@ -21,7 +21,7 @@ from .._pagination import AsyncPager
 from .._types import Group, Guest, User
 from .._validation import email_segment, validate_email
 from ._base import Resource, maybe_unwrap
-from ._writes import body_of, org_path, with_param
+from ._writes import body_of, org_path
 
 __all__ = ["Groups", "Guests", "Users"]
 
@@ -52,9 +52,8 @@ class Users(Resource):
         **filters: Any,
     ) -> AsyncPager[User]:
         """Every member of the organization, all pages (100 per page)."""
-        params: dict[str, Any] = {"q": q, **(with_param(with_) or {}), **filters}
-        return self._pager(
-            f"{org_path(org_id)}/users", org_id=org_id, params=params, limit=limit, item_type=User
+        return self._org_list(
+            org_id, "users", q=q, with_=with_, filters=filters, limit=limit, item_type=User
         )
 
     async def get(self, org_id: str, user_id: int) -> User:
@@ -132,9 +131,8 @@ class Guests(Resource):
         **filters: Any,
     ) -> AsyncPager[Guest]:
         """Every guest, all pages (100 per page; the server's default would be 999)."""
-        params: dict[str, Any] = {"q": q, **(with_param(with_) or {}), **filters}
-        return self._pager(
-            f"{org_path(org_id)}/guests", org_id=org_id, params=params, limit=limit, item_type=Guest
+        return self._org_list(
+            org_id, "guests", q=q, with_=with_, filters=filters, limit=limit, item_type=Guest
         )
 
     async def get(self, org_id: str, email: str) -> Guest:
@@ -210,9 +208,8 @@ class Groups(Resource):
         **filters: Any,
     ) -> AsyncPager[Group]:
         """Every group, all pages (the official SDK read only page 1: tallyfy/sdk#101)."""
-        params: dict[str, Any] = {"q": q, **(with_param(with_) or {}), **filters}
-        return self._pager(
-            f"{org_path(org_id)}/groups", org_id=org_id, params=params, limit=limit, item_type=Group
+        return self._org_list(
+            org_id, "groups", q=q, with_=with_, filters=filters, limit=limit, item_type=Group
         )
 
     async def get(self, org_id: str, group_id: str) -> Group:
