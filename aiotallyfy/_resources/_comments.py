@@ -16,7 +16,7 @@ from .._errors import ValidationError
 from .._ids import segment
 from .._types import Comment
 from ._base import Resource
-from ._writes import body_of, org_path
+from ._writes import body_of, task_path
 
 __all__ = ["Comments"]
 
@@ -27,12 +27,9 @@ STATES = frozenset({"open", "hide-for-guests", "collapsed"})
 class Comments(Resource):
     __slots__ = ()
 
-    def _task(self, org_id: str, task_id: str) -> str:
-        return f"{org_path(org_id)}/tasks/{segment(task_id, name='task_id')}"
-
     async def list(self, org_id: str, task_id: str) -> builtins.list[Comment]:
         """The task's comments, read through ``GET .../tasks/{task}?with=threads``."""
-        path = self._task(org_id, task_id)
+        path = task_path(org_id, task_id)
         task = await self._get_item(path, org_id=org_id, params={"with": "threads"})
         threads = task.get("threads") if isinstance(task, dict) else None
         items = threads.get("data") if isinstance(threads, dict) else threads
@@ -64,14 +61,14 @@ class Comments(Resource):
             raise ValidationError(
                 f"state must be one of {sorted(STATES)}", status=0, errors={"state": ["invalid"]}
             )
-        path = f"{self._task(org_id, task_id)}/comment"
+        path = f"{task_path(org_id, task_id)}/comment"
         body = body_of({"content": content, "label": label, "state": state, "sent_to": sent_to})
         result: Comment = await self._write_item("POST", path, org_id=org_id, json=body)
         return result
 
     async def update(self, org_id: str, task_id: str, comment_id: str, content: str) -> Comment:
         """``PUT .../tasks/{task}/comment/{id}``; sets the content, retried like a read."""
-        path = f"{self._task(org_id, task_id)}/comment/{segment(comment_id, name='comment_id')}"
+        path = f"{task_path(org_id, task_id)}/comment/{segment(comment_id, name='comment_id')}"
         result: Comment = await self._write_item(
             "PUT", path, org_id=org_id, json={"content": content}, idempotent=True
         )
@@ -79,14 +76,14 @@ class Comments(Resource):
 
     async def delete(self, org_id: str, task_id: str, comment_id: str) -> None:
         """``DELETE .../tasks/{task}/comment/{id}``; not re-sent (a repeat answers 404)."""
-        path = f"{self._task(org_id, task_id)}/comment/{segment(comment_id, name='comment_id')}"
+        path = f"{task_path(org_id, task_id)}/comment/{segment(comment_id, name='comment_id')}"
         await self._core.request("DELETE", path, org_id=org_id, idempotent=False)
 
     async def report_problem(self, org_id: str, task_id: str, content: str) -> Comment:
         """``POST .../tasks/{task}/problem``: raise an issue on the task; sent once."""
         if not content:
             raise ValidationError("content is required", status=0, errors={"content": ["required"]})
-        path = f"{self._task(org_id, task_id)}/problem"
+        path = f"{task_path(org_id, task_id)}/problem"
         result: Comment = await self._write_item(
             "POST", path, org_id=org_id, json={"content": content}
         )
@@ -94,7 +91,7 @@ class Comments(Resource):
 
     async def resolve_problems(self, org_id: str, task_id: str, **fields: Any) -> Any:
         """``POST .../tasks/{task}/resolved-threads``: resolve the task's open issues."""
-        path = f"{self._task(org_id, task_id)}/resolved-threads"
+        path = f"{task_path(org_id, task_id)}/resolved-threads"
         response = await self._core.request("POST", path, org_id=org_id, json=body_of(fields))
         data = response.data
         return data.get("data") if isinstance(data, dict) else data

@@ -19,7 +19,8 @@ from .._pagination import AsyncPager
 from .._types import Run, Task
 from .._validation import format_datetime, validate_owners, validate_timeline_map
 from ._base import Resource, maybe_unwrap
-from ._writes import body_of, org_path, with_param
+from ._tasks import Tasks
+from ._writes import body_of, org_path, run_path, with_param
 
 __all__ = ["MARKER_PREFIX", "Runs", "marker_tag"]
 
@@ -96,7 +97,7 @@ class Runs(Resource):
     async def get(
         self, org_id: str, run_id: str, *, with_: str | builtins.list[str] | None = None
     ) -> Run:
-        path = f"{org_path(org_id)}/runs/{segment(run_id, name='run_id')}"
+        path = run_path(org_id, run_id)
         result: Run = await self._get_item(path, org_id=org_id, params=with_param(with_))
         return result
 
@@ -111,9 +112,10 @@ class Runs(Resource):
         **filters: Any,
     ) -> AsyncPager[Task]:
         """The tasks of one process, all pages (``GET .../runs/{run}/tasks``)."""
-        path = f"{org_path(org_id)}/runs/{segment(run_id, name='run_id')}/tasks"
-        params: dict[str, Any] = {"status": status, **(with_param(with_) or {}), **filters}
-        return self._pager(path, org_id=org_id, params=params, limit=limit, item_type=Task)
+        # The same route as ``client.tasks.list_for_run``: one implementation serves both.
+        return Tasks(self._core).list_for_run(
+            org_id, run_id, status=status, with_=with_, limit=limit, **filters
+        )
 
     async def update(self, org_id: str, run_id: str, **fields: Any) -> Run:
         """``PUT .../runs/{run}`` with ``name``, ``summary``, ``starred``, ...
@@ -121,7 +123,7 @@ class Runs(Resource):
         Retried like a read after a lost answer: it sets fields to given values, so applying
         it twice leaves the same process as applying it once.
         """
-        path = f"{org_path(org_id)}/runs/{segment(run_id, name='run_id')}"
+        path = run_path(org_id, run_id)
         result: Run = await self._write_item(
             "PUT", path, org_id=org_id, json=body_of(fields), idempotent=True
         )
@@ -132,14 +134,14 @@ class Runs(Resource):
 
         Retried like a read: archiving an archived process leaves it archived.
         """
-        path = f"{org_path(org_id)}/runs/{segment(run_id, name='run_id')}"
+        path = run_path(org_id, run_id)
         response = await self._core.request("DELETE", path, org_id=org_id, idempotent=True)
         result: Run | None = maybe_unwrap(response.data)
         return result
 
     async def activate(self, org_id: str, run_id: str) -> Run:
         """Bring an archived process back (``PUT .../activate``); idempotent, so retried."""
-        path = f"{org_path(org_id)}/runs/{segment(run_id, name='run_id')}/activate"
+        path = f"{run_path(org_id, run_id)}/activate"
         result: Run = await self._write_item("PUT", path, org_id=org_id, idempotent=True)
         return result
 
@@ -149,7 +151,7 @@ class Runs(Resource):
         Not re-sent after a lost answer: a repeat of an applied delete answers 404, which would
         report a success as a failure. ``OutcomeUnknownError`` then says "check first".
         """
-        path = f"{org_path(org_id)}/runs/{segment(run_id, name='run_id')}/delete"
+        path = f"{run_path(org_id, run_id)}/delete"
         await self._core.request("DELETE", path, org_id=org_id, idempotent=False)
 
     async def launch(

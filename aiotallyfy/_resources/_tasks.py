@@ -20,7 +20,7 @@ from .._pagination import AsyncPager
 from .._types import CompletedTask, Task
 from .._validation import email_segment, format_datetime, validate_owners, validate_timeline_map
 from ._base import Resource, maybe_unwrap
-from ._writes import body_of, org_path, with_param
+from ._writes import body_of, org_path, run_path, task_path, with_param
 
 __all__ = ["Tasks"]
 
@@ -181,7 +181,7 @@ class Tasks(Resource):
         **filters: Any,
     ) -> AsyncPager[Task]:
         """The tasks of one process (``GET .../runs/{run}/tasks``), all pages."""
-        path = f"{org_path(org_id)}/runs/{segment(run_id, name='run_id')}/tasks"
+        path = f"{run_path(org_id, run_id)}/tasks"
         params: dict[str, Any] = {"status": status, **(with_param(with_) or {}), **filters}
         return self._pager(path, org_id=org_id, params=params, limit=limit, item_type=Task)
 
@@ -204,10 +204,7 @@ class Tasks(Resource):
         keys silently, so a list or a label key is rejected here. ``owners`` **replaces** the
         assignees. Retried like a read: it sets values, so a repeat changes nothing more.
         """
-        path = (
-            f"{org_path(org_id)}/runs/{segment(run_id, name='run_id')}"
-            f"/tasks/{segment(task_id, name='task_id')}"
-        )
+        path = f"{run_path(org_id, run_id)}/tasks/{segment(task_id, name='task_id')}"
         body = body_of({"deadline": deadline, "started_at": started_at, **fields})
         if taskdata is not None:
             body["taskdata"] = validate_timeline_map(taskdata, field="taskdata")
@@ -233,7 +230,7 @@ class Tasks(Resource):
         Idempotent (it sets values), so retried like a read."""
         if not title:
             raise _required("title")
-        path = f"{org_path(org_id)}/tasks/{segment(task_id, name='task_id')}"
+        path = task_path(org_id, task_id)
         body = body_of({"title": title, "deadline": deadline, **fields})
         body["owners"] = validate_owners(owners)
         result: Task = await self._write_item(
@@ -284,12 +281,12 @@ class Tasks(Resource):
     async def archive(self, org_id: str, task_id: str) -> None:
         """Archive (soft-delete) a one-off task (``DELETE .../tasks/{task}`` → 204).
         Idempotent (archived stays archived), so retried like a read; undo with ``restore``."""
-        path = f"{org_path(org_id)}/tasks/{segment(task_id, name='task_id')}"
+        path = task_path(org_id, task_id)
         await self._core.request("DELETE", path, org_id=org_id, idempotent=True)
 
     async def restore(self, org_id: str, task_id: str) -> Task | None:
         """Bring an archived one-off task back (``PUT .../tasks/{task}/restore``); idempotent."""
-        path = f"{org_path(org_id)}/tasks/{segment(task_id, name='task_id')}/restore"
+        path = f"{task_path(org_id, task_id)}/restore"
         response = await self._core.request("PUT", path, org_id=org_id, idempotent=True)
         result: Task | None = maybe_unwrap(response.data)
         return result
@@ -300,7 +297,7 @@ class Tasks(Resource):
         Not re-sent after a lost answer: a repeat of an applied delete answers 404, which would
         turn a success into a failure; ``OutcomeUnknownError`` says to check instead.
         """
-        path = f"{org_path(org_id)}/tasks/{segment(task_id, name='task_id')}/delete"
+        path = f"{task_path(org_id, task_id)}/delete"
         await self._core.request("DELETE", path, org_id=org_id, idempotent=False)
 
 

@@ -9,12 +9,23 @@ from typing import Any
 from .._ids import segment
 from .._validation import format_datetime
 
-__all__ = ["body_of", "org_path", "with_param"]
+__all__ = ["body_of", "org_path", "run_path", "task_path", "with_param"]
 
 
 def org_path(org_id: str) -> str:
     """``/organizations/{org}`` with the org id checked and encoded."""
     return f"/organizations/{segment(org_id, name='org_id')}"
+
+
+def run_path(org_id: str, run_id: str) -> str:
+    """``/organizations/{org}/runs/{run}``, both ids checked and encoded (org first)."""
+    return f"{org_path(org_id)}/runs/{segment(run_id, name='run_id')}"
+
+
+def task_path(org_id: str, task_id: str) -> str:
+    """``/organizations/{org}/tasks/{task}``: the org route, which serves one-off and process
+    tasks alike (comments hang off it too)."""
+    return f"{org_path(org_id)}/tasks/{segment(task_id, name='task_id')}"
 
 
 def with_param(with_: str | list[str] | tuple[str, ...] | None) -> dict[str, Any] | None:
