@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-import pytest_asyncio
+from _resources_helpers import org
 
 from aiotallyfy import NotFoundError, TallyfyClient, ValidationError
 from aiotallyfy.testing import FakeTallyfy
 from aiotallyfy.testing._fake_store import area_of
 
 pytestmark = pytest.mark.virtual_time
-
-
-@pytest_asyncio.fixture
-async def fake() -> AsyncIterator[FakeTallyfy]:
-    async with FakeTallyfy(orgs=1, tasks_per_org=5) as f:
-        yield f
-
-
-@pytest_asyncio.fixture
-async def client(fake: FakeTallyfy) -> AsyncIterator[TallyfyClient]:
-    async with TallyfyClient(fake.token, base_url=fake.base_url) as c:
-        yield c
-
-
-def org(fake: FakeTallyfy) -> str:
-    return fake.data.org_ids[0]
 
 
 async def test_tags(fake: FakeTallyfy, client: TallyfyClient) -> None:

@@ -3,11 +3,10 @@ the safe "launch once" path under a connection that dies after sending, and run 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import pytest_asyncio
+from _resources_helpers import org
 
 from aiotallyfy import NotFoundError, OutcomeUnknownError, TallyfyClient, ValidationError
 from aiotallyfy._resources._runs import marker_tag
@@ -17,20 +16,9 @@ from aiotallyfy.testing._fake_store import area_of
 pytestmark = pytest.mark.virtual_time
 
 
-@pytest_asyncio.fixture
-async def fake() -> AsyncIterator[FakeTallyfy]:
-    async with FakeTallyfy(orgs=1, tasks_per_org=10) as f:
-        yield f
-
-
-@pytest_asyncio.fixture
-async def client(fake: FakeTallyfy) -> AsyncIterator[TallyfyClient]:
-    async with TallyfyClient(fake.token, base_url=fake.base_url) as c:
-        yield c
-
-
-def org(fake: FakeTallyfy) -> str:
-    return fake.data.org_ids[0]
+@pytest.fixture
+def fake_tasks_per_org() -> int:
+    return 10
 
 
 def required_field(fake: FakeTallyfy, checklist_id: str) -> str:

@@ -4,12 +4,11 @@ tasks across pages, and the 422s."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-import pytest_asyncio
+from _resources_helpers import org
 
 from aiotallyfy import NotFoundError, TallyfyClient, ValidationError
 from aiotallyfy.testing import FakeTallyfy
@@ -17,20 +16,9 @@ from aiotallyfy.testing import FakeTallyfy
 pytestmark = pytest.mark.virtual_time
 
 
-@pytest_asyncio.fixture
-async def fake() -> AsyncIterator[FakeTallyfy]:
-    async with FakeTallyfy(orgs=1, tasks_per_org=400) as f:
-        yield f
-
-
-@pytest_asyncio.fixture
-async def client(fake: FakeTallyfy) -> AsyncIterator[TallyfyClient]:
-    async with TallyfyClient(fake.token, base_url=fake.base_url) as c:
-        yield c
-
-
-def org(fake: FakeTallyfy) -> str:
-    return fake.data.org_ids[0]
+@pytest.fixture
+def fake_tasks_per_org() -> int:
+    return 400
 
 
 async def test_member_tasks_every_page(fake: FakeTallyfy, client: TallyfyClient) -> None:
