@@ -120,3 +120,21 @@ __all__ = [
     "ValidationError",
     "__version__",
 ]
+
+# The Redis limiter is an optional extra (``pip install aiotallyfy[redis]``): importing
+# ``aiotallyfy`` must not import redis, so these names are loaded on first access.
+import typing as _typing
+
+if _typing.TYPE_CHECKING:
+    from ._redis_limiter import RateLimiterUnavailableError as RateLimiterUnavailableError
+    from ._redis_limiter import RedisRateLimiter as RedisRateLimiter
+
+_LAZY_REDIS_NAMES = frozenset({"RedisRateLimiter", "RateLimiterUnavailableError"})
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY_REDIS_NAMES:
+        from . import _redis_limiter
+
+        return getattr(_redis_limiter, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
