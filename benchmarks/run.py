@@ -1,0 +1,219 @@
+"""aiotallyfy benchmarks: every figure is a ratio measured side by side in one run.
+
+    python benchmarks/run.py [--quick]
+
+Starts FakeTallyfy in separate processes (seeded), runs each contender in a fresh worker
+process, alternates contenders round by round, takes medians, and writes
+``benchmarks/results/latest.md`` and ``latest.json``. See benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _measure import cli_startup, machine_info, median, run_cli, run_worker, server
+from _report import render
+
+RESULTS = Path(__file__).resolve().parent / "results"
+CONCURRENCY = 32
+
+Runner = Callable[[], dict[str, Any]]
+
+
+def _rounds(contenders: dict[str, Runner], rounds: int) -> dict[str, list[dict[str, Any]]]:
+    """Alternate: round 1 runs every contender once, then round 2, ... (rotating the order),
+    so drift in machine load spreads over all of them."""
+    out: dict[str, list[dict[str, Any]]] = {name: [] for name in contenders}
+    names = list(contenders)
+    for r in range(rounds):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for name in order:
+            out[name].append(contenders[name]())
+        print(f"    round {r + 1}/{rounds} done", flush=True)
+    return out
+
+
+def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    rates = [r["tasks"] / r["elapsed"] for r in runs]
+    return {
+        "tasks_per_s": median(rates),
+        "tasks": runs[0]["tasks"],
+        "requests": runs[0].get("requests"),
+        "elapsed_s": median([r["elapsed"] for r in runs]),
+        "cpu_s": median([r["cpu"] for r in runs]) if "cpu" in runs[0] else None,
+        "runs": runs,
+    }
+
+
+def throughput(latency: float, rounds: int, sample_orgs: int, quick: bool) -> dict[str, Any]:
+    print(f"throughput, latency {latency * 1000:g} ms", flush=True)
+    with server(orgs=20, tasks_per_org=2500, latency=latency) as srv:
+        base = {
+            "base_url": srv.base_url,
+            "root_url": srv.root_url,
+            "token": srv.token,
+            "concurrency": CONCURRENCY,
+        }
+        run_worker({**base, "contender": "raw_aiohttp"})  # warm the server's JSON cache
+
+        def worker(contender: str, **extra: Any) -> Runner:
+            return lambda: run_worker({**base, "contender": contender, **extra})
+
+        naive_pages = 30 if latency else None
+        contenders: dict[str, Runner] = {
+            "raw_aiohttp": worker("raw_aiohttp"),
+            "aiotallyfy": worker("aiotallyfy"),
+            "httpx": worker("httpx"),
+            "aiotallyfy_cli": lambda: run_cli(srv, CONCURRENCY),
+            "sdk": worker("sdk", max_orgs=sample_orgs),
+            "naive": worker("naive", max_orgs=1 if latency else sample_orgs, max_pages=naive_pages),
+        }
+        if latency:
+            contenders["aiotallyfy_c16"] = worker("aiotallyfy", concurrency=16)
+        else:
+            contenders["aiotallyfy_uvloop"] = worker("aiotallyfy", loop="uvloop")
+        runs = _rounds(contenders, rounds)
+        startup = median([cli_startup() for _ in range(1 if quick else 3)])
+    result = {name: _summary(r) for name, r in runs.items()}
+    cli = result["aiotallyfy_cli"]
+    cli["startup_s"] = startup
+    cli["tasks_per_s_without_startup"] = median(
+        [r["tasks"] / max(1e-9, r["elapsed"] - startup) for r in cli["runs"]]
+    )
+    return {"latency_ms": latency * 1000, "concurrency": CONCURRENCY, "contenders": result}
+
+
+def rate_limit(rounds: int) -> dict[str, Any]:
+    limit, seconds = 40, 5.0
+    orgs, per_org = 8, 1500  # 8 x 15 pages + 1 org list = 121 requests: ~15 s at 8/s
+    print(f"rate-limit utilisation, server {limit}/{seconds:g}s", flush=True)
+    out: dict[str, Any] = {"server_limit": f"{limit}/{seconds:g}s", "told": [], "not_told": []}
+    for _ in range(rounds):
+        for key, limits in (("told", f"{limit}/{seconds:g}"), ("not_told", "default")):
+            with server(orgs=orgs, tasks_per_org=per_org, rate_limit=f"{limit}/{seconds}") as srv:
+                run = run_worker(
+                    {
+                        "contender": "aiotallyfy",
+                        "base_url": srv.base_url,
+                        "token": srv.token,
+                        "concurrency": 16,
+                        "limits": limits,
+                    }
+                )
+                run.update(srv.stats(seconds))
+            ok = run["requests"] - run["rate_limited"]
+            ideal = ok / (limit / seconds)
+            run["ideal_s"] = ideal
+            run["utilisation"] = (ok / run["elapsed"]) / (limit / seconds)
+            run["share_429"] = run["rate_limited"] / run["requests"]
+            run["time_vs_ideal"] = run["elapsed"] / ideal
+            out[key].append(run)
+            print(f"    {key}: {run['elapsed']:.1f}s, 429s {run['rate_limited']}", flush=True)
+    for key in ("told", "not_told"):
+        runs = out[key]
+        out[key + "_median"] = {
+            field: median([r[field] for r in runs])
+            for field in (
+                "elapsed",
+                "ideal_s",
+                "utilisation",
+                "share_429",
+                "time_vs_ideal",
+                "rate_limited",
+                "requests",
+                "max_in_window",
+            )
+        }
+    return out
+
+
+def memory(rounds: int) -> dict[str, Any]:
+    print("memory: streaming export of 50,000 and 200,000 tasks", flush=True)
+    out: dict[str, Any] = {}
+    for label, per_org in (("50k", 2500), ("200k", 10000)):
+        with server(orgs=20, tasks_per_org=per_org) as srv:
+            runs = [
+                run_worker(
+                    {
+                        "contender": "aiotallyfy",
+                        "base_url": srv.base_url,
+                        "token": srv.token,
+                        "concurrency": CONCURRENCY,
+                    }
+                )
+                for _ in range(rounds)
+            ]
+        out[label] = {
+            "tasks": runs[0]["tasks"],
+            "peak_rss_mb": median([r["maxrss_kb"] / 1024 for r in runs]),
+            "runs": runs,
+        }
+    out["ratio_200k_50k"] = out["200k"]["peak_rss_mb"] / out["50k"]["peak_rss_mb"]
+    return out
+
+
+def overhead(count: int, rounds: int) -> dict[str, Any]:
+    print(f"per-request overhead: {count} x GET /me", flush=True)
+    with server(orgs=2, tasks_per_org=10) as srv:
+        base = {
+            "base_url": srv.base_url,
+            "token": srv.token,
+            "concurrency": 16,
+            "count": count,
+        }
+        contenders: dict[str, Runner] = {
+            "raw_aiohttp": lambda: run_worker({**base, "contender": "me_raw_aiohttp"}),
+            "aiotallyfy": lambda: run_worker({**base, "contender": "me_aiotallyfy"}),
+        }
+        contenders["raw_aiohttp"]()  # warm-up
+        runs = _rounds(contenders, rounds)
+    out: dict[str, Any] = {"count": count, "concurrency": 16}
+    for name, rs in runs.items():
+        out[name] = {
+            "cpu_us": median([1e6 * r["cpu"] / r["requests"] for r in rs]),
+            "wall_us": median([1e6 * r["elapsed"] / r["requests"] for r in rs]),
+            "runs": rs,
+        }
+    out["overhead_cpu_us"] = out["aiotallyfy"]["cpu_us"] - out["raw_aiohttp"]["cpu_us"]
+    out["overhead_wall_us"] = out["aiotallyfy"]["wall_us"] - out["raw_aiohttp"]["wall_us"]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer rounds (< 3 minutes)")
+    parser.add_argument("--no-write", action="store_true", help="print, do not write results")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    quick = args.quick
+    results: dict[str, Any] = {
+        "command": "python benchmarks/run.py" + (" --quick" if quick else ""),
+        "machine": machine_info(),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+    results["throughput_0ms"] = throughput(0.0, 2 if quick else 5, 2 if quick else 3, quick)
+    results["throughput_50ms"] = throughput(0.05, 1 if quick else 3, 2 if quick else 3, quick)
+    results["rate_limit"] = rate_limit(1 if quick else 2)
+    results["memory"] = memory(1 if quick else 2)
+    results["overhead"] = overhead(3000 if quick else 10000, 2 if quick else 3)
+    results["duration_s"] = time.perf_counter() - started
+    markdown = render(results)
+    print(markdown)
+    if not args.no_write:
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "latest.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+        (RESULTS / "latest.md").write_text(markdown)
+        print(f"wrote {RESULTS / 'latest.md'} and latest.json")
+
+
+if __name__ == "__main__":
+    main()
