@@ -455,3 +455,29 @@ def test_four_processes_share_one_budget(redis_url: str) -> None:
     assert outcome["server"]["max_in_window"] <= 10
     assert outcome["data_exact"] is True
     assert [w["rate_limited"] for w in outcome["workers"]] == [0, 0, 0, 0]
+
+
+async def test_cli_redis_url_shares_the_limit_and_never_echoes_the_url(redis_url: str) -> None:
+    import io
+
+    import orjson
+
+    from aiotallyfy.cli import amain
+
+    async with FakeTallyfy(orgs=3, tasks_per_org=[150, 40, 0], rate_limit=(30, 1.0)) as fake:
+        env = {"TALLYFY_BASE_URL": fake.base_url, "TALLYFY_API_TOKEN": fake.token}
+        out, err = io.BytesIO(), io.StringIO()
+        argv = ["--redis-url", redis_url, "--rate", "30/1", "-q", "tasks", "--all-orgs"]
+        code = await amain(argv, environ=env, stdout=out, stderr=err)
+        assert code == 0, err.getvalue()
+        ids = sorted(orjson.loads(line)["id"] for line in out.getvalue().splitlines())
+        assert ids == sorted(t["id"] for o in fake.data.org_ids for t in fake.data.org_tasks(o))
+        assert fake.count(status=429) == 0
+        # The env var works too, and a malformed URL is a usage error that does not repeat it.
+        bad = "redis://user:hunter2@[::1"
+        err = io.StringIO()
+        code = await amain(
+            ["orgs"], environ={**env, "TALLYFY_REDIS_URL": bad}, stdout=io.BytesIO(), stderr=err
+        )
+        assert code == 2
+        assert "hunter2" not in err.getvalue()

@@ -159,6 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="time limit for one attempt, send to last byte (default 60)",
     )
     g.add_argument(
+        "--redis-url",
+        metavar="URL",
+        default=None,
+        help="share the rate limits with every process using this Redis "
+        "(env TALLYFY_REDIS_URL; needs the redis extra)",
+    )
+    g.add_argument(
         "-v",
         "--verbose",
         action="store_true",

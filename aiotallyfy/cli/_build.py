@@ -11,7 +11,7 @@ from typing import Any, Final
 
 from .._auth import TokenProvider
 from .._client import TallyfyClient
-from .._limits import DEFAULT_TOKEN_RATE_LIMITS
+from .._limits import DEFAULT_TOKEN_RATE_LIMITS, RateLimiter
 from .._transport import DEFAULT_BASE_URL
 from ._credentials import resolve_token
 from ._errors import UsageError
@@ -19,6 +19,7 @@ from ._errors import UsageError
 __all__ = ["BASE_URL_ENV", "base_url_from", "build_client"]
 
 BASE_URL_ENV: Final = "TALLYFY_BASE_URL"
+REDIS_URL_ENV: Final = "TALLYFY_REDIS_URL"
 
 
 def base_url_from(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
@@ -46,7 +47,25 @@ def build_client(
     }
     if args.max_retries is not None:
         kwargs["max_retries"] = args.max_retries
+    redis_url = getattr(args, "redis_url", None) or environ.get(REDIS_URL_ENV, "").strip()
+    if redis_url:
+        kwargs["limiter"] = _redis_limiter(redis_url, kwargs)
     try:
         return TallyfyClient(provider, **kwargs)
     except ValueError as exc:  # a bad base URL, a refused plain-http host
         raise UsageError(str(exc)) from None
+
+
+def _redis_limiter(url: str, kwargs: Mapping[str, Any]) -> RateLimiter:
+    """The shared limiter for ``--redis-url``; the URL may hold a password, so no message
+    repeats it."""
+    try:
+        from .._redis_limiter import RedisRateLimiter
+    except ImportError:
+        raise UsageError(
+            "--redis-url needs the redis extra: pip install 'aiotallyfy[redis]'"
+        ) from None
+    try:
+        return RedisRateLimiter.from_url(url, kwargs["rate_limits"], kwargs["org_rate_limits"])
+    except ValueError:
+        raise UsageError("--redis-url is not a valid redis:// URL") from None
