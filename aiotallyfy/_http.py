@@ -43,6 +43,8 @@ __all__ = ["ClientStats", "HTTPCore", "Response"]
 
 logger = logging.getLogger("aiotallyfy")
 
+_SCOPE_CACHE_LIMIT = 4096
+
 
 @dataclass(slots=True)
 class ClientStats:
@@ -90,18 +92,21 @@ class HTTPCore:
         self.rng = rng or random.Random()
         self.stats = ClientStats()
         self._slots = asyncio.Semaphore(max_concurrency)
-        self._token_keys: dict[str, str] = {}
+        self._scopes: dict[tuple[str, str | None], LimitScope] = {}
 
     def _scope(self, token: str, org_id: str | None) -> LimitScope:
         """The rate-limit scope: the provider's stable identity (a renewed OAuth token keeps
-        its budget), else a hash of the token; never the token itself."""
-        identity = rate_limit_identity(self.auth, org_id)
-        if identity is not None:
-            return LimitScope(token_key=identity, org_id=org_id)
-        key = self._token_keys.get(token)
-        if key is None:
-            key = self._token_keys[token] = LimitScope.token_key_for(token)
-        return LimitScope(token_key=key, org_id=org_id)
+        its budget), else a hash of the token; never the token itself. Memoized: it is asked
+        for on every attempt."""
+        cache_key = (token, org_id)
+        scope = self._scopes.get(cache_key)
+        if scope is None:
+            identity = rate_limit_identity(self.auth, org_id)
+            key = identity if identity is not None else LimitScope.token_key_for(token)
+            if len(self._scopes) >= _SCOPE_CACHE_LIMIT:
+                self._scopes.clear()  # renewed tokens must not accumulate forever
+            scope = self._scopes[cache_key] = LimitScope(token_key=key, org_id=org_id)
+        return scope
 
     async def request(
         self,
