@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from ._errors import TallyfyError
-from ._pagination import AsyncPager
+from ._pagination import AsyncPager, PendingPage
 
 __all__ = ["FanOutStream", "OrgResult", "fan_out", "fan_out_stream"]
 
@@ -132,21 +132,26 @@ class FanOutStream(Generic[T]):
     async def _run(self) -> AsyncIterator[tuple[str, T]]:
         # Whole pages travel through the queue when the source is an ``AsyncPager`` (one
         # hand-off per page, not per item); other sources travel item by item. ``buffer``
-        # still counts items: a worker waits while ``buffer`` or more are queued.
-        queue: asyncio.Queue[tuple[str, Sequence[T]] | OrgResult[T]] = asyncio.Queue()
+        # still counts items: a worker waits while ``buffer`` or more are queued. A page the
+        # pager fetched ahead travels undecoded (``PendingPage``, counted as a full page) and
+        # is decoded here by the consumer, so its objects die young; its worker goes on once
+        # the consumer has taken it.
+        queue: asyncio.Queue[tuple[str, Sequence[T] | PendingPage[T], int] | OrgResult[T]] = (
+            asyncio.Queue()
+        )
         gate = asyncio.Semaphore(self._concurrency)
         buffer = self._buffer
         queued = 0
         space = asyncio.Event()
         space.set()
 
-        async def put(org_id: str, batch: Sequence[T]) -> None:
+        async def put(org_id: str, batch: Sequence[T] | PendingPage[T], size: int) -> None:
             nonlocal queued
             while queued >= buffer:
                 space.clear()
                 await space.wait()
-            queued += len(batch)
-            queue.put_nowait((org_id, batch))
+            queued += size
+            queue.put_nowait((org_id, batch, size))
 
         async def run(org_id: str) -> None:
             result: OrgResult[T] = OrgResult(org_id)
@@ -154,12 +159,17 @@ class FanOutStream(Generic[T]):
                 try:
                     source = self._fn(org_id)
                     if isinstance(source, AsyncPager):
-                        async for batch in source._iter_pages():
-                            await put(org_id, batch)
-                            result.count += len(batch)
+                        per_page = source._per_page
+                        async for batch in source._iter_lazy_pages():
+                            if isinstance(batch, PendingPage):
+                                await put(org_id, batch, per_page)
+                                result.count += await batch.taken()
+                            else:
+                                await put(org_id, batch, len(batch))
+                                result.count += len(batch)
                     else:
                         async for item in source:
-                            await put(org_id, (item,))
+                            await put(org_id, (item,), 1)
                             result.count += 1
                 except Exception as exc:
                     result.error = exc
@@ -179,10 +189,12 @@ class FanOutStream(Generic[T]):
                     if self._on_org_done is not None:
                         self._on_org_done(entry)
                     continue
-                org_id, batch = entry
-                queued -= len(batch)
+                org_id, batch, size = entry
+                queued -= size
                 if queued < buffer:
                     space.set()
+                if isinstance(batch, PendingPage):
+                    batch = batch.take()
                 for item in batch:
                     yield org_id, item
         finally:

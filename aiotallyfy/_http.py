@@ -62,7 +62,8 @@ class ClientStats:
 
 @dataclass(frozen=True, slots=True)
 class Response:
-    """A successful answer: the decoded JSON (``None`` for an empty body, e.g. 204)."""
+    """A successful answer: the decoded JSON (``None`` for an empty body, e.g. 204), or the
+    body's bytes as received when the request was made with ``decode=False``."""
 
     status: int
     data: Any
@@ -118,8 +119,15 @@ class HTTPCore:
         json: Any = None,
         idempotent: bool | None = None,
         policy: RetryPolicy | None = None,
+        decode: bool = True,
     ) -> Response:
-        """Send ``method path`` until it succeeds or the policy says stop; raise on failure."""
+        """Send ``method path`` until it succeeds or the policy says stop; raise on failure.
+
+        ``decode=False`` returns a 2xx body undecoded (``bytes``; ``None`` when empty), for a
+        caller that holds it a while before use (the pager's prefetch window): bytes are one
+        object the garbage collector never scans, a decoded page is hundreds that it would
+        keep scanning while they wait. That caller then owns the JSON check.
+        """
         policy = policy or self.policy
         method = method.upper()
         url = self.transport.url_for(path, params)
@@ -149,7 +157,7 @@ class HTTPCore:
                     outcome: Outcome = TransportOutcome(failure.kind)
                     failure_detail = failure.detail
                 else:
-                    outcome, data, failure_detail = self._read(raw, admission)
+                    outcome, data, failure_detail = self._read(raw, admission, decode)
                 spent += self.clock.now() - started
 
             if (
@@ -192,7 +200,9 @@ class HTTPCore:
                 method, path, org_id, attempt, waited, outcome, decision, raw, failure_detail
             )
 
-    def _read(self, raw: RawResponse, admission: Admission) -> tuple[Outcome, Any, str]:
+    def _read(
+        self, raw: RawResponse, admission: Admission, decode: bool = True
+    ) -> tuple[Outcome, Any, str]:
         status = raw.status
         self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
         retry_after = parse_retry_after(raw.header("Retry-After"))
@@ -211,6 +221,8 @@ class HTTPCore:
             return HTTPOutcome(status, retry_after), None, ""
         if not raw.body.strip():
             return HTTPOutcome(status), None, ""
+        if not decode:
+            return HTTPOutcome(status), raw.body, ""
         try:
             return HTTPOutcome(status), orjson.loads(raw.body), ""
         except orjson.JSONDecodeError:

@@ -12,13 +12,16 @@ connection in the middle is retried there and the iteration goes on.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
+
+import orjson
 
 from ._errors import PaginationError
 
-__all__ = ["AsyncPager", "PageInfo", "parse_page"]
+__all__ = ["AsyncPager", "PageInfo", "PendingPage", "defer_decoding", "parse_page"]
 
 T = TypeVar("T")
 
@@ -82,6 +85,57 @@ def _item_key(item: Any) -> Any:
     return None
 
 
+# (items on the page, items handed out or None once ``limit`` was reached, total_pages)
+PageStep = tuple[int, int | None, int | None]
+
+
+class PendingPage(Generic[T]):
+    """A page fetched ahead and handed on undecoded: ``take()`` decodes, checks and cuts it
+    when the consumer reaches it, so that its objects are born just before they are used
+    and die young, instead of aging in a queue where the garbage collector rescans them."""
+
+    __slots__ = ("_done", "_outcome", "_payload", "_settle", "count")
+
+    def __init__(self, payload: Any, settle: Callable[[Any], tuple[list[T], PageStep]]):
+        self._payload = payload
+        self._settle = settle
+        self._done = asyncio.Event()
+        self._outcome: PageStep | BaseException | None = None
+        self.count = 0  # items handed out by ``take()``
+
+    def take(self) -> list[T]:
+        """The page's items (``[]`` if it failed: the pager raises its error in the worker)."""
+        payload, self._payload = self._payload, None
+        try:
+            if isinstance(payload, bytes):
+                try:
+                    payload = orjson.loads(payload)
+                except orjson.JSONDecodeError:
+                    return []  # outcome None: the pager fetches the page again
+            batch, self._outcome = self._settle(payload)
+        except Exception as exc:
+            self._outcome = exc
+            return []
+        finally:
+            self._done.set()
+        self.count = len(batch)
+        return batch
+
+    async def taken(self) -> int:
+        """Wait until the consumer took the page; the number of items it handed out."""
+        await self._done.wait()
+        return self.count
+
+    async def settled(self) -> PageStep | None:
+        """What the page says about going on, ``None`` if the body was not JSON; raises the
+        page's check error. Counts only: the page's objects belong to the consumer alone."""
+        await self._done.wait()
+        outcome = self._outcome
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+
 class AsyncPager(Generic[T]):
     """An async iterator over every item of a list, across all pages.
 
@@ -109,11 +163,13 @@ class AsyncPager(Generic[T]):
         self._params = {k: v for k, v in (params or {}).items() if v is not None}
         self._params.pop("page", None)
         self._params["per_page"] = per_page
+        self._per_page = per_page
         self._prefetch = prefetch
         self._limit = limit
         self._max_pages = max_pages
         self._describe = describe
         self._iterator: AsyncGenerator[Any, None] | None = None
+        self._fetch_raw: FetchPage | None = None
         self.pages_fetched = 0
         self.total: int | None = None
 
@@ -137,6 +193,33 @@ class AsyncPager(Generic[T]):
         self.pages_fetched += 1
         return info
 
+    async def _get_ahead(self, page: int) -> Any:
+        """A page fetched ahead of the consumer: undecoded when the source can (see
+        ``defer_decoding``), so that it waits in the window as one ``bytes`` object."""
+        if self._fetch_raw is None:
+            return await self._get(page)
+        params = dict(self._params)
+        params["page"] = page
+        return await self._fetch_raw(params)
+
+    async def _resolve(self, page: int, fetched: Any) -> PageInfo:
+        """Decode a page fetched ahead, now that the consumer has reached it. A body that is
+        not JSON is fetched again through the ordinary path, whose one retry layer treats it
+        like any malformed answer (retried, or raised once retries run out)."""
+        if isinstance(fetched, bytes):
+            try:
+                fetched = orjson.loads(fetched)
+            except orjson.JSONDecodeError:
+                return await self._get(page)
+        return self._parse(fetched)
+
+    def _parse(self, payload: Any) -> PageInfo:
+        if isinstance(payload, PageInfo):
+            return payload  # fetched by ``_get``: already parsed and counted
+        info = parse_page(payload)
+        self.pages_fetched += 1
+        return info
+
     def _iter_pages(self) -> AsyncGenerator[list[T], None]:
         """Every page's items as one list (the last one cut at ``limit``); an alternative to
         iterating item by item, for consumers that move whole pages (``fan_out_stream``): one
@@ -144,18 +227,27 @@ class AsyncPager(Generic[T]):
         if self._iterator is not None:
             raise RuntimeError("an AsyncPager can be iterated only once; call the method again")
         self._iterator = generator = self._pages()
+        return cast(AsyncGenerator[list[T], None], generator)
+
+    def _iter_lazy_pages(self) -> AsyncGenerator[list[T] | PendingPage[T], None]:
+        """Like ``_iter_pages``, but a page fetched ahead comes as a ``PendingPage`` that the
+        final consumer decodes with ``take()``; the generator goes on only once it has. So
+        a page that waits in a queue between a worker and its consumer waits undecoded."""
+        if self._iterator is not None:
+            raise RuntimeError("an AsyncPager can be iterated only once; call the method again")
+        self._iterator = generator = self._pages(lazy=True)
         return generator
 
     async def _items(self) -> AsyncGenerator[T, None]:
         pages = self._pages()
         try:
             async for batch in pages:
-                for item in batch:
+                for item in cast(list[T], batch):
                     yield item
         finally:
             await pages.aclose()  # now, not at garbage collection: cancels the prefetch window
 
-    async def _pages(self) -> AsyncGenerator[list[T], None]:
+    async def _pages(self, lazy: bool = False) -> AsyncGenerator[list[T] | PendingPage[T], None]:
         yielded = 0
         seen_first_keys: set[Any] = set()
         limit = self._limit
@@ -189,6 +281,21 @@ class AsyncPager(Generic[T]):
                     )
                 seen_first_keys.add(key)
 
+        def settle(page: int, payload: Any) -> tuple[list[T], PageStep]:
+            """Parse and check a page fetched ahead, and cut it at ``limit``: the batch to
+            hand out, and the counts the pager goes on with (it keeps no reference to the
+            page, so the page dies as soon as its consumer is done with it)."""
+            info = self._parse(payload)
+            check(page, info)
+            if not info.items:
+                return [], (0, 0, info.total_pages)
+            batch = take(info.items)
+            return batch or [], (
+                len(info.items),
+                None if batch is None else len(batch),
+                info.total_pages,
+            )
+
         first = await self._get(1)
         check(1, first)
         self.total = first.total
@@ -218,29 +325,47 @@ class AsyncPager(Generic[T]):
             return
 
         last_page = first.total_pages
+        del first, batch  # page 1 belongs to the consumer now
         next_page = 2
-        window: dict[int, asyncio.Task[PageInfo]] = {}
+        window: dict[int, asyncio.Task[Any]] = {}
         try:
             page = 2
             while page <= last_page:
                 self._guard_page_cap(page)
                 while next_page <= last_page and len(window) < self._prefetch:
-                    window[next_page] = asyncio.ensure_future(self._get(next_page))
+                    window[next_page] = asyncio.ensure_future(self._get_ahead(next_page))
                     next_page += 1
-                info = await window.pop(page)
-                check(page, info)
-                if not info.items:
+                fetched = await window.pop(page)
+                step: PageStep | None
+                if lazy:
+                    pending = PendingPage[T](fetched, functools.partial(settle, page))
+                    del fetched
+                    yield pending
+                    step = await pending.settled()
+                    if step is None:
+                        # Not JSON: fetch it again through the retry layer, which retries it.
+                        pending = PendingPage[T](
+                            await self._get(page), functools.partial(settle, page)
+                        )
+                        yield pending
+                        step = await pending.settled()
+                        assert step is not None  # already parsed: nothing to decode
+                    del pending
+                else:
+                    page_batch, step = settle(page, await self._resolve(page, fetched))
+                    del fetched
+                    if step[0] and step[1] is not None:
+                        yield page_batch
+                    del page_batch
+                items, taken, total_pages = step
+                if not items:
                     # The list shrank while we read it: nothing further to read.
                     return
-                batch = take(info.items)
-                if batch is None:
-                    return
-                yield batch
-                if len(batch) < len(info.items):
-                    return
-                if page == last_page and info.total_pages and info.total_pages > last_page:
+                if taken is None or taken < items:
+                    return  # ``limit`` reached
+                if page == last_page and total_pages and total_pages > last_page:
                     # The list grew while we read it: keep going to the new end.
-                    last_page = info.total_pages
+                    last_page = total_pages
                 page += 1
         finally:
             for task in window.values():
@@ -253,3 +378,14 @@ class AsyncPager(Generic[T]):
             raise PaginationError(
                 f"{self._describe}: more than {self._max_pages} pages; stopping (max_pages)"
             )
+
+
+def defer_decoding(pager: AsyncPager[T], fetch_raw: FetchPage) -> AsyncPager[T]:
+    """Let ``pager`` fetch the pages after the first with ``fetch_raw``, which returns the
+    same payload as the pager's ``fetch`` but may leave it as the undecoded ``bytes`` body.
+    Pages then wait in the prefetch window undecoded and are decoded when the consumer
+    reaches them: decoded pages held there are thousands of objects that survive into the
+    garbage collector's older generations and make its full collections expensive.
+    """
+    pager._fetch_raw = fetch_raw
+    return pager
