@@ -21,7 +21,7 @@ import orjson
 
 from ._errors import PaginationError
 
-__all__ = ["AsyncPager", "PageInfo", "PendingPage", "defer_decoding", "parse_page"]
+__all__ = ["AsyncPager", "PageInfo", "PendingPage", "parse_page"]
 
 T = TypeVar("T")
 
@@ -142,6 +142,12 @@ class AsyncPager(Generic[T]):
     ``async for task in client.tasks.list_mine(org_id): ...``. It can be iterated once.
     ``limit`` stops after that many items; ``prefetch`` is how many pages may be in flight
     (and buffered) ahead of the consumer.
+
+    ``fetch_raw``, if given, returns the same payload as ``fetch`` but may leave it as the
+    undecoded ``bytes`` body: pages after the first then wait in the prefetch window
+    undecoded and are decoded when the consumer reaches them. Decoded pages held there are
+    thousands of objects that survive into the garbage collector's older generations and make
+    its full collections expensive; bytes are not tracked by it at all.
     """
 
     def __init__(
@@ -154,6 +160,7 @@ class AsyncPager(Generic[T]):
         limit: int | None = None,
         max_pages: int = DEFAULT_MAX_PAGES,
         describe: str = "list",
+        fetch_raw: FetchPage | None = None,
     ) -> None:
         if not 1 <= per_page <= MAX_PER_PAGE:
             raise ValueError(f"per_page must be between 1 and {MAX_PER_PAGE}")
@@ -169,7 +176,7 @@ class AsyncPager(Generic[T]):
         self._max_pages = max_pages
         self._describe = describe
         self._iterator: AsyncGenerator[Any, None] | None = None
-        self._fetch_raw: FetchPage | None = None
+        self._fetch_raw = fetch_raw
         self.pages_fetched = 0
         self.total: int | None = None
 
@@ -195,7 +202,7 @@ class AsyncPager(Generic[T]):
 
     async def _get_ahead(self, page: int) -> Any:
         """A page fetched ahead of the consumer: undecoded when the source can (see
-        ``defer_decoding``), so that it waits in the window as one ``bytes`` object."""
+        ``fetch_raw``), so that it waits in the window as one ``bytes`` object."""
         if self._fetch_raw is None:
             return await self._get(page)
         params = dict(self._params)
@@ -378,14 +385,3 @@ class AsyncPager(Generic[T]):
             raise PaginationError(
                 f"{self._describe}: more than {self._max_pages} pages; stopping (max_pages)"
             )
-
-
-def defer_decoding(pager: AsyncPager[T], fetch_raw: FetchPage) -> AsyncPager[T]:
-    """Let ``pager`` fetch the pages after the first with ``fetch_raw``, which returns the
-    same payload as the pager's ``fetch`` but may leave it as the undecoded ``bytes`` body.
-    Pages then wait in the prefetch window undecoded and are decoded when the consumer
-    reaches them: decoded pages held there are thousands of objects that survive into the
-    garbage collector's older generations and make its full collections expensive.
-    """
-    pager._fetch_raw = fetch_raw
-    return pager

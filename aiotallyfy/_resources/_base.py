@@ -39,8 +39,20 @@ class Resource:
         async def fetch(page_params: dict[str, Any]) -> Any:
             return (await core.request("GET", path, org_id=org_id, params=page_params)).data
 
+        async def fetch_raw(page_params: dict[str, Any]) -> Any:
+            response = await core.request(
+                "GET", path, org_id=org_id, params=page_params, decode=False
+            )
+            return response.data
+
         return AsyncPager[T](
-            fetch, params, per_page=per_page, limit=limit, prefetch=prefetch, describe=path
+            fetch,
+            params,
+            per_page=per_page,
+            limit=limit,
+            prefetch=prefetch,
+            describe=path,
+            fetch_raw=fetch_raw,
         )
 
     def _org_list(
