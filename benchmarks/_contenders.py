@@ -59,11 +59,17 @@ def _headers(token: str) -> dict[str, str]:
 
 # ------------------------------------------------------------------------------- aiotallyfy
 async def aiotallyfy_export(
-    base_url: str, token: str, concurrency: int, limits: str = "none", **_: Any
+    base_url: str,
+    token: str,
+    concurrency: int,
+    limits: str = "none",
+    by_page: bool = False,
+    **_: Any,
 ) -> dict[str, Any]:
     """``limits``: ``"none"`` (a limit never reached: the limiter still runs, it is part of
     the stack being measured, but never waits), ``"default"`` (the client's defaults, i.e.
-    not told), or ``"N/SECONDS"`` (told the server's limit)."""
+    not told), or ``"N/SECONDS"`` (told the server's limit). ``by_page``: consume the stream
+    page by page (``stream.pages()``, as the CLI does) instead of item by item."""
     sink = NullSink()
     tasks = 0
     options: dict[str, Any] = {}
@@ -78,10 +84,17 @@ async def aiotallyfy_export(
         stream = client.fan_out_stream(org_ids, lambda org: client.tasks.list_mine(org))
         write = sink.write
         dumps = orjson.dumps
-        async for org_id, task in stream:
-            task["organization_id"] = org_id
-            write(dumps(task, option=ALL))
-            tasks += 1
+        if by_page:
+            async for org_id, page in stream.pages():
+                for task in page:
+                    task["organization_id"] = org_id
+                    write(dumps(task, option=ALL))
+                tasks += len(page)
+        else:
+            async for org_id, task in stream:
+                task["organization_id"] = org_id
+                write(dumps(task, option=ALL))
+                tasks += 1
         failed = [r.org_id for r in stream.failed]
         stats = client.stats
     if failed:

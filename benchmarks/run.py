@@ -72,6 +72,7 @@ def throughput(latency: float, rounds: int, sample_orgs: int, quick: bool) -> di
         contenders: dict[str, Runner] = {
             "raw_aiohttp": worker("raw_aiohttp"),
             "aiotallyfy": worker("aiotallyfy"),
+            "aiotallyfy_pages": worker("aiotallyfy", by_page=True),
             "httpx": worker("httpx"),
             "aiotallyfy_cli": lambda: run_cli(srv, CONCURRENCY),
             "sdk": worker("sdk", max_orgs=sample_orgs),

@@ -515,3 +515,22 @@ async def test_invalid_ids_are_rejected_before_sending() -> None:
                 with pytest.raises(ValidationError):
                     await client.tasks.get(fake.data.org_ids[0], bad)
         assert fake.requests == []
+
+
+async def test_stream_pages_give_each_orgs_pages_in_order_and_exactly() -> None:
+    async with FakeTallyfy(orgs=4, tasks_per_org=[0, 250, 420, 99], seed=31) as fake:
+        async with client_for(fake) as client:
+            org_ids = await client.all_org_ids()
+            stream = client.fan_out_stream(org_ids, client.tasks.list_mine, buffer=100)
+            per_org: dict[str, list[str]] = {o: [] for o in org_ids}
+            sizes: list[int] = []
+            async for org_id, page in stream.pages():
+                sizes.append(len(page))
+                per_org[org_id].extend(t["id"] for t in page)
+        for org in org_ids:
+            assert per_org[org] == [t["id"] for t in fake.data.my_tasks(org, "all")]
+            assert stream.results[org].count == len(per_org[org])
+        assert 0 not in sizes  # an empty org yields no empty page
+        assert max(sizes) <= 100
+        with pytest.raises(RuntimeError, match="once"):
+            stream.pages()

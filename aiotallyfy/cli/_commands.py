@@ -140,9 +140,10 @@ async def export_tasks(
         )
         async with progress:
             write = writer.write
-            async for org_id, task in stream:
-                write(org_id, task)
-                state.tasks += 1
+            async for org_id, page in stream.pages():
+                for task in page:
+                    write(org_id, task)
+                state.tasks += len(page)
         writer.finish()
         bytes_written = out.tell() if atomic is not None else 0
         if atomic is not None:
