@@ -14,6 +14,8 @@ import pytest
 from aiotallyfy import AsyncPager, PaginationError
 from aiotallyfy._pagination import parse_page
 
+pytestmark = pytest.mark.virtual_time
+
 
 def envelope(items: list[Any], page: int, total_pages: int, total: int, links: Any) -> Any:
     return {
