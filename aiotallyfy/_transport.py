@@ -130,6 +130,7 @@ class Transport:
     ) -> None:
         self.base_url = base_url
         self._origin = _origin(base_url)
+        self._base_prefix = base_url + "/"
         self._max_connections = max_connections
         self._timeouts = timeouts
         self._client_timeout = timeouts.client_timeout()
@@ -199,7 +200,8 @@ class Transport:
             headers["Content-Type"] = "application/json"
         current = url
         for _ in range(_MAX_REDIRECTS + 1):
-            same_origin = _origin(current) == self._origin
+            # Our own URLs start with the base URL; only a redirect target needs parsing.
+            same_origin = current.startswith(self._base_prefix) or _origin(current) == self._origin
             if token is not None and same_origin:
                 headers["Authorization"] = f"Bearer {token.reveal()}"
             else:
