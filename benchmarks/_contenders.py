@@ -127,26 +127,34 @@ async def raw_aiohttp_export(
             counts["requests"] += 1
             return orjson.loads(body)
 
-        def write(org_id: str, page: Any) -> None:
-            for task in page["data"]:
-                task["organization_id"] = org_id
-                sink.write(orjson.dumps(task, option=ALL))
-            counts["tasks"] += len(page["data"])
-
-        async def org_tasks(org_id: str) -> None:
-            path = f"/organizations/{org_id}/me/tasks"
-            first = await get(path, 1)
-            write(org_id, first)
-            pages = first["meta"]["pagination"]["total_pages"]
-
-            async def rest(page: int) -> None:
-                write(org_id, await get(path, page))
-
-            await asyncio.gather(*(rest(p) for p in range(2, pages + 1)))
-
-        org_ids = await _raw_org_ids(get)
-        await asyncio.gather(*(org_tasks(o) for o in org_ids))
+        await _minimal_export(get, counts, sink)
     return {**counts, "bytes": sink.bytes}
+
+
+async def _minimal_export(get: Any, counts: dict[str, int], sink: NullSink) -> None:
+    """The floor's job, shared by the raw-aiohttp and httpx contenders so that they differ
+    only in ``get(path, page)``: page 1 of each org, then the rest of its pages at once, each
+    page written as JSONL the moment it is decoded."""
+
+    def write(org_id: str, page: Any) -> None:
+        for task in page["data"]:
+            task["organization_id"] = org_id
+            sink.write(orjson.dumps(task, option=ALL))
+        counts["tasks"] += len(page["data"])
+
+    async def org_tasks(org_id: str) -> None:
+        path = f"/organizations/{org_id}/me/tasks"
+        first = await get(path, 1)
+        write(org_id, first)
+        pages = first["meta"]["pagination"]["total_pages"]
+
+        async def rest(page: int) -> None:
+            write(org_id, await get(path, page))
+
+        await asyncio.gather(*(rest(p) for p in range(2, pages + 1)))
+
+    org_ids = await _raw_org_ids(get)
+    await asyncio.gather(*(org_tasks(o) for o in org_ids))
 
 
 async def _raw_org_ids(get: Any) -> list[str]:
@@ -177,25 +185,7 @@ async def httpx_export(base_url: str, token: str, concurrency: int, **_: Any) ->
             counts["requests"] += 1
             return orjson.loads(resp.content)
 
-        def write(org_id: str, page: Any) -> None:
-            for task in page["data"]:
-                task["organization_id"] = org_id
-                sink.write(orjson.dumps(task, option=ALL))
-            counts["tasks"] += len(page["data"])
-
-        async def org_tasks(org_id: str) -> None:
-            path = f"/organizations/{org_id}/me/tasks"
-            first = await get(path, 1)
-            write(org_id, first)
-            pages = first["meta"]["pagination"]["total_pages"]
-
-            async def rest(page: int) -> None:
-                write(org_id, await get(path, page))
-
-            await asyncio.gather(*(rest(p) for p in range(2, pages + 1)))
-
-        org_ids = await _raw_org_ids(get)
-        await asyncio.gather(*(org_tasks(o) for o in org_ids))
+        await _minimal_export(get, counts, sink)
     return {**counts, "bytes": sink.bytes}
 
 
