@@ -230,11 +230,11 @@ class LocalRateLimiter:
         )
 
     # -- scope bookkeeping ---------------------------------------------------------------
+    def _window(self, limit: RateLimit) -> _Window:
+        return _Window(limit, max(self._margin_min, limit.seconds * self._margin_ratio))
+
     def _new_state(self, limits: Sequence[RateLimit]) -> _ScopeState:
-        windows = [
-            _Window(lim, max(self._margin_min, lim.seconds * self._margin_ratio)) for lim in limits
-        ]
-        return _ScopeState(windows=windows)
+        return _ScopeState(windows=[self._window(lim) for lim in limits])
 
     def _states(self, scope: LimitScope) -> list[_ScopeState]:
         token_state = self._tokens.get(scope.token_key)
@@ -359,7 +359,7 @@ class LocalRateLimiter:
             span = state.learned.limit.seconds
             count = max(1, int(state.learned.limit.requests * 0.9))
         limit = RateLimit(max(1, count), span, burst=1)
-        window = _Window(limit, max(self._margin_min, span * self._margin_ratio))
+        window = self._window(limit)
         # Seed the guard with what the server already counts, so the scope does not burst
         # again the moment the pause ends.
         window.log.extend(list(state.accepted)[-limit.requests :])
