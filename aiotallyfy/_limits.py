@@ -175,7 +175,6 @@ class _ScopeState:
     # X-RateLimit-Remaining as of the response to request ``remaining_sequence``.
     remaining: int | None = None
     remaining_sequence: int = -1
-    server_limit: int | None = None
     sent_sequence: int = 0
     gate_changed: asyncio.Event | None = None
     closed_since: float | None = None
@@ -300,8 +299,6 @@ class LocalRateLimiter:
         retry_after: float | None,
     ) -> None:
         state = self._feedback_state(admission.scope)
-        if limit is not None:
-            state.server_limit = limit
         if admission.sequence < state.remaining_sequence:
             return  # an older answer than the one we already hold
         if status is not None and status < 400 and admission.sent_at is not None:
