@@ -21,7 +21,6 @@ from collections.abc import (
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from ._errors import TallyfyError
 from ._pagination import AsyncPager, PendingPage
 
 __all__ = ["FanOutStream", "OrgResult", "fan_out", "fan_out_stream"]
@@ -239,10 +238,3 @@ def fan_out_stream(
     return FanOutStream(
         org_ids, fn, concurrency=concurrency, buffer=buffer, on_org_done=on_org_done
     )
-
-
-def describe_error(exc: BaseException) -> str:
-    """One line for an org's error, for logs and the CLI."""
-    if isinstance(exc, TallyfyError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"

@@ -227,19 +227,12 @@ class AsyncPager(Generic[T]):
         self.pages_fetched += 1
         return info
 
-    def _iter_pages(self) -> AsyncGenerator[list[T], None]:
-        """Every page's items as one list (the last one cut at ``limit``); an alternative to
-        iterating item by item, for consumers that move whole pages (``fan_out_stream``): one
-        hand-off per page instead of one per item. Same requests, checks and order."""
-        if self._iterator is not None:
-            raise RuntimeError("an AsyncPager can be iterated only once; call the method again")
-        self._iterator = generator = self._pages()
-        return cast(AsyncGenerator[list[T], None], generator)
-
     def _iter_lazy_pages(self) -> AsyncGenerator[list[T] | PendingPage[T], None]:
-        """Like ``_iter_pages``, but a page fetched ahead comes as a ``PendingPage`` that the
-        final consumer decodes with ``take()``; the generator goes on only once it has. So
-        a page that waits in a queue between a worker and its consumer waits undecoded."""
+        """Every page's items as one list (the last one cut at ``limit``), for consumers that
+        move whole pages (``fan_out_stream``), except that a page fetched ahead comes as a
+        ``PendingPage`` that the final consumer decodes with ``take()``; the generator goes on
+        only once it has. So a page that waits in a queue between a worker and its consumer
+        waits undecoded."""
         if self._iterator is not None:
             raise RuntimeError("an AsyncPager can be iterated only once; call the method again")
         self._iterator = generator = self._pages(lazy=True)
