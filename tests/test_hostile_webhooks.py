@@ -18,6 +18,7 @@ import asyncio
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -260,6 +261,11 @@ async def test_large_body_from_aiohttp_client_default_max_body() -> None:
 
 
 # ------------------------------------------------------------------ L10: duplicates in flight
+async def post_json(session: aiohttp.ClientSession, url: str, body: bytes) -> tuple[int, str]:
+    async with session.post(url, data=body, headers={ORG_HEADER: ORG}) as resp:
+        return resp.status, (await resp.json())["outcome"]
+
+
 @pytest.mark.parametrize("kind", sorted(RECEIVERS))
 async def test_duplicate_during_failing_first_copy_is_processed(kind: str) -> None:
     release_first = asyncio.Event()
@@ -278,13 +284,7 @@ async def test_duplicate_during_failing_first_copy_is_processed(kind: str) -> No
         serve(RECEIVERS[kind](on_event, 4096)) as (host, port),
         aiohttp.ClientSession() as session,
     ):
-
-        async def post() -> tuple[int, str]:
-            async with session.post(
-                f"http://{host}:{port}/hook", data=body, headers={ORG_HEADER: ORG}
-            ) as resp:
-                return resp.status, (await resp.json())["outcome"]
-
+        post = partial(post_json, session, f"http://{host}:{port}/hook", body)
         first = asyncio.create_task(post())
         await asyncio.sleep(1)  # the first copy is inside the callback
         assert calls
@@ -313,13 +313,7 @@ async def test_duplicate_waits_for_successful_first_copy(kind: str) -> None:
         serve(RECEIVERS[kind](on_event, 4096)) as (host, port),
         aiohttp.ClientSession() as session,
     ):
-
-        async def post() -> tuple[int, str]:
-            async with session.post(
-                f"http://{host}:{port}/hook", data=body, headers={ORG_HEADER: ORG}
-            ) as resp:
-                return resp.status, (await resp.json())["outcome"]
-
+        post = partial(post_json, session, f"http://{host}:{port}/hook", body)
         first = asyncio.create_task(post())
         await asyncio.sleep(1)
         duplicates = [asyncio.create_task(post()) for _ in range(3)]
@@ -430,7 +424,7 @@ JSON_VALUES = st.recursive(
         st.lists(inner, max_size=4)
         | st.dictionaries(JSON_KEYS | st.text(max_size=8), inner, max_size=6)
     ),
-    max_leaves=30,
+    max_leaves=20,
 )
 PAYLOADS = st.dictionaries(JSON_KEYS, JSON_VALUES, max_size=8) | JSON_VALUES
 
@@ -447,7 +441,7 @@ def _check(body: bytes | str | dict[str, Any]) -> None:
     assert event.dedup_key == key  # stable
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(PAYLOADS)
 def test_parse_any_json_payload(payload: Any) -> None:
     """Any JSON value, as a dict or as bytes: a typed event with a bounded key, or
