@@ -22,7 +22,8 @@ CSV_HELP = (
     "csv columns (stable; new ones are only ever appended): "
     + ", ".join(CSV_COLUMNS)
     + ". Nested values (owners, taskdata) are JSON, booleans true/false, null or missing "
-    "fields empty."
+    "fields empty. Text cells starting with = + - @, a tab or a carriage return get a leading "
+    "' so that spreadsheets do not run them as formulas."
 )
 
 _EPILOG = """\
