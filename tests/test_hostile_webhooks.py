@@ -74,6 +74,8 @@ Recorder = Callable[[WebhookEvent], Awaitable[None]]
 
 @asynccontextmanager
 async def serve(app: web.Application) -> AsyncIterator[tuple[str, int]]:
+    """The receiver under test on a loopback port. Not ``_hostile.hostile_server``: that one
+    reads each request body before its handler runs, which is the very read under test."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
