@@ -4,6 +4,7 @@ app, and FakeTallyfy delivering webhooks on launch and on task completion."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
@@ -94,7 +95,9 @@ def test_parse_payload_kinds() -> None:
                                                                     {"notes": "ok"})  # fmt: skip
     assert event.process_tasks == {"review": "a" * 32}
     assert event.next_task is None
-    assert event.dedup_key == f"org1:task.completed:{'a' * 32}:2026-01-15T12:00:00.000Z"
+    # org, kind, task id and completed_at, hashed so that the key is bounded (review M4)
+    identity = orjson.dumps(["org1", "task.completed", "a" * 32, "2026-01-15T12:00:00.000Z"])
+    assert event.dedup_key == f"task.completed:{hashlib.sha256(identity).hexdigest()}"
     launched = parse_webhook(
         {"id": "b" * 32, "checklist_id": "c" * 32, "status": "in-progress",
          "started_at": "2026-01-15T12:00:00.000Z", "completed_at": None,

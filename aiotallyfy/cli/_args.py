@@ -2,14 +2,22 @@
 
 Abbreviated long options are off (``allow_abbrev=False``): with them ``--token SECRET`` would be
 read as ``--token-file SECRET``, and the secret would end up in an error message. For the same
-reason an unknown argument is reported by its option name only, never by its value.
+reason no error message repeats a value from argv: a token pasted in the wrong place would
+otherwise be printed on stderr (and land in logs and CI output). Messages name the option
+(``argument --concurrency: expected a whole number``) or the unknown option, never a value.
+
+Secrets never go on the command line (any local user can read a process's arguments): the
+token comes from ``TALLYFY_API_TOKEN`` or ``--token-file``, and a Redis URL that holds a
+password from ``TALLYFY_REDIS_URL`` or ``--redis-url-file`` (``--redis-url`` refuses one).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Sequence
 from typing import NoReturn
+from urllib.parse import parse_qs, urlsplit
 
 from .._limits import RateLimit
 from .._version import __version__
@@ -22,7 +30,8 @@ CSV_HELP = (
     "csv columns (stable; new ones are only ever appended): "
     + ", ".join(CSV_COLUMNS)
     + ". Nested values (owners, taskdata) are JSON, booleans true/false, null or missing "
-    "fields empty."
+    "fields empty. Text cells starting with = + - @, a tab or a carriage return get a leading "
+    "' so that spreadsheets do not run them as formulas."
 )
 
 _EPILOG = """\
@@ -35,65 +44,76 @@ tasks are still written); 2 usage or configuration error; 3 the token was reject
 """
 
 
+# argparse's own messages that quote the value the user typed, rewritten without it.
+_ECHOES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"invalid choice: .* (\(choose from [^()]*\))$", re.S), r"invalid choice \1"),
+    (re.compile(r"invalid (\S+) value: .*$", re.S), r"invalid \1 value"),
+    (re.compile(r"ignored explicit argument .*$", re.S), "takes no value"),
+)
+
+
 class _Parser(argparse.ArgumentParser):
     """Raises ``UsageError`` instead of printing and exiting, so ``amain`` owns all output."""
 
     def error(self, message: str) -> NoReturn:
+        for pattern, replacement in _ECHOES:
+            message = pattern.sub(replacement, message)
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
-def _positive_int(text: str) -> int:
+# The type functions below say what was expected, never what was typed (see the module doc).
+def _int(text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+        raise argparse.ArgumentTypeError("expected a whole number") from None
+
+
+def _positive_int(text: str) -> int:
+    if _int(text) < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return int(text)
 
 
 def _non_negative_int(text: str) -> int:
+    if _int(text) < 0:
+        raise argparse.ArgumentTypeError("must be at least 0")
+    return int(text)
+
+
+def _float(text: str, expected: str) -> float:
     try:
-        value = int(text)
+        return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
-    return value
+        raise argparse.ArgumentTypeError(f"expected {expected}") from None
 
 
 def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    value = _float(text, "a number of seconds")
     if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+        raise argparse.ArgumentTypeError("must be more than 0")
     return value
 
 
 def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    value = _float(text, "a number")
     if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, got {text}")
+        raise argparse.ArgumentTypeError("must be at least 0")
     return value
 
 
 def _probability(text: str) -> float:
     value = _non_negative_float(text)
     if value > 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
     return value
 
 
 def rate_limit(text: str) -> RateLimit:
     try:
         return RateLimit.parse(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    except ValueError:  # its message quotes the text
+        raise argparse.ArgumentTypeError("expected N/SECONDS such as 600/60") from None
 
 
 def _server_rate_limit(text: str) -> RateLimit | None:
@@ -158,12 +178,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=60.0,
         help="time limit for one attempt, send to last byte (default 60)",
     )
-    g.add_argument(
+    redis = g.add_mutually_exclusive_group()
+    redis.add_argument(
         "--redis-url",
         metavar="URL",
         default=None,
-        help="share the rate limits with every process using this Redis "
-        "(env TALLYFY_REDIS_URL; needs the redis extra)",
+        help="share the rate limits with every process using this Redis (needs the redis "
+        "extra); a URL with a password is refused here: use env TALLYFY_REDIS_URL or "
+        "--redis-url-file",
+    )
+    redis.add_argument(
+        "--redis-url-file",
+        metavar="PATH",
+        default=None,
+        help="read the Redis URL (which may hold a password) from PATH",
     )
     g.add_argument(
         "-v",
@@ -263,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="tasks in each org (default: 250 to 550, varying by org)",
     )
-    demo.add_argument("--seed", metavar="S", type=int, default=7, help="data seed (7)")
+    demo.add_argument("--seed", metavar="S", type=_int, default=7, help="data seed (7)")
     demo.add_argument(
         "--latency-ms",
         metavar="MS",
@@ -304,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="the last N orgs answer 403 (0)",
     )
-    fake.add_argument("--seed", metavar="S", type=int, default=0, help="data seed (0)")
+    fake.add_argument("--seed", metavar="S", type=_int, default=0, help="data seed (0)")
     fake.add_argument(
         "--rate-limit",
         metavar="N/SECONDS",
@@ -333,6 +361,44 @@ _NO_TOKEN_ON_ARGV = (
 )
 
 
+_NO_PASSWORD_ON_ARGV = (
+    "--redis-url must not hold a password on the command line (other users can read it): "
+    "set TALLYFY_REDIS_URL or use --redis-url-file PATH"
+)
+
+
+def _has_password(url: str) -> bool:
+    """Whether ``url`` carries a password (``scheme://user:PASSWORD@host`` or
+    ``?password=``); an unparseable URL counts, since we cannot tell."""
+    try:
+        parts = urlsplit(url)
+        return bool(parts.password) or "password" in parse_qs(parts.query)
+    except ValueError:
+        return True
+
+
+def _choices(parser: argparse.ArgumentParser) -> set[str]:
+    """Every command name and choice: words of our own, safe to show in a message."""
+    words: set[str] = set()
+    for action in parser._actions:
+        for choice in action.choices or ():
+            words.add(str(choice))
+            sub = action.choices[choice] if isinstance(action.choices, dict) else None
+            if isinstance(sub, argparse.ArgumentParser):
+                words |= _choices(sub)
+    return words
+
+
+def _without_values(message: str, argv: Sequence[str], known: set[str]) -> str:
+    """``message`` with any quoted argv value removed: the last line of defence behind the
+    value-free messages above (an argparse message we did not foresee)."""
+    for arg in argv:
+        for value in {arg, arg.split("=", 1)[-1]} - known:
+            if value:
+                message = message.replace(repr(value), "(value not shown)")
+    return message
+
+
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     """Parse ``argv``; ``UsageError`` on any mistake, without echoing argument values."""
     for arg in argv:
@@ -342,9 +408,14 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
             # Caught before argparse, which would echo the value as an unknown command.
             raise UsageError(f"there is no {arg.split('=', 1)[0]} option: {_NO_TOKEN_ON_ARGV}")
     parser = build_parser()
-    args, extras = parser.parse_known_args(list(argv))
+    try:
+        args, extras = parser.parse_known_args(list(argv))
+    except UsageError as exc:
+        raise UsageError(_without_values(str(exc), argv, _choices(parser))) from None
     if extras:
         names = [a.split("=", 1)[0] for a in extras if a.startswith("-")]
         shown = ", ".join(dict.fromkeys(names)) or "positional values"
         raise UsageError(f"unrecognized arguments: {shown} (values not shown)")
+    if args.redis_url and _has_password(args.redis_url):
+        raise UsageError(_NO_PASSWORD_ON_ARGV)
     return args

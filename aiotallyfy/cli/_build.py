@@ -13,13 +13,12 @@ from .._auth import TokenProvider
 from .._client import TallyfyClient
 from .._limits import DEFAULT_TOKEN_RATE_LIMITS, RateLimiter
 from .._transport import DEFAULT_BASE_URL
-from ._credentials import resolve_token
+from ._credentials import resolve_redis_url, resolve_token
 from ._errors import UsageError
 
 __all__ = ["BASE_URL_ENV", "base_url_from", "build_client"]
 
 BASE_URL_ENV: Final = "TALLYFY_BASE_URL"
-REDIS_URL_ENV: Final = "TALLYFY_REDIS_URL"
 
 
 def base_url_from(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
@@ -47,13 +46,14 @@ def build_client(
     }
     if args.max_retries is not None:
         kwargs["max_retries"] = args.max_retries
-    redis_url = getattr(args, "redis_url", None) or environ.get(REDIS_URL_ENV, "").strip()
+    redis_url = resolve_redis_url(args, environ)
     if redis_url:
         kwargs["limiter"] = _redis_limiter(redis_url, kwargs)
     try:
         return TallyfyClient(provider, **kwargs)
     except ValueError as exc:  # a bad base URL, a refused plain-http host
-        raise UsageError(str(exc)) from None
+        # Its message may quote the URL; a value typed by mistake is not repeated (see _args).
+        raise UsageError(str(exc).replace(repr(kwargs["base_url"]), "(value not shown)")) from None
 
 
 def _redis_limiter(url: str, kwargs: Mapping[str, Any]) -> RateLimiter:

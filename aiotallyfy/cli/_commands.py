@@ -73,7 +73,7 @@ def _check_org_ids(org_ids: Sequence[str]) -> None:
         try:
             segment(org_id, name="org_id")
         except ValidationError:
-            raise UsageError(f"--org {org_id[:40]!r} is not a valid Tallyfy id") from None
+            raise UsageError("an --org value is not a valid Tallyfy id (value not shown)") from None
 
 
 def _source(

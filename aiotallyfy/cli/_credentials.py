@@ -5,7 +5,12 @@ ambient environment), the ``TALLYFY_API_TOKEN`` environment variable (whitespace
 OAuth settings from the environment (``TALLYFY_CLIENT_ID``, ``TALLYFY_CLIENT_SECRET``, and
 ``TALLYFY_USERNAME``/``TALLYFY_PASSWORD`` for the password grant, else client credentials;
 ``TALLYFY_TOKEN_URL`` to override the token endpoint). There is deliberately no option that
-takes a secret itself: any local user can read a process's command line.
+takes a secret itself: any local user can read a process's command line. The Redis URL for a
+shared rate limiter may hold a password too: ``--redis-url`` (only without a password, see
+``_args``), ``--redis-url-file PATH``, or ``TALLYFY_REDIS_URL``.
+
+Error messages name the option, never the path given: a secret typed where the path goes
+(``--token-file=PAT-...``) must not be printed back.
 """
 
 from __future__ import annotations
@@ -18,32 +23,46 @@ from typing import Final
 from .._auth import StaticToken, TokenProvider, provider_from_env
 from ._errors import UsageError
 
-__all__ = ["TOKEN_ENV", "resolve_token"]
+__all__ = ["REDIS_URL_ENV", "TOKEN_ENV", "resolve_redis_url", "resolve_token"]
 
 TOKEN_ENV: Final = "TALLYFY_API_TOKEN"
-_MAX_TOKEN_FILE: Final = 64 * 1024
+REDIS_URL_ENV: Final = "TALLYFY_REDIS_URL"
+_MAX_SECRET_FILE: Final = 64 * 1024
 
 
-def _read_token_file(path_text: str) -> str:
+def _read_secret_file(path_text: str, option: str) -> str:
+    """One line of text from the file ``option`` names (surrounding whitespace trimmed)."""
     path = Path(path_text).expanduser()
     try:
         with path.open("rb") as fh:
-            raw = fh.read(_MAX_TOKEN_FILE + 1)
+            raw = fh.read(_MAX_SECRET_FILE + 1)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise UsageError(f"cannot read --token-file {path_text!r}: {reason}") from None
-    if len(raw) > _MAX_TOKEN_FILE:
-        raise UsageError(f"--token-file {path_text!r} is too large to be a token")
+        raise UsageError(f"cannot read {option}: {reason}") from None
+    if len(raw) > _MAX_SECRET_FILE:
+        raise UsageError(f"{option}: the file is too large")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise UsageError(f"--token-file {path_text!r} is not UTF-8 text") from None
-    token = text.strip()
-    if not token:
-        raise UsageError(f"--token-file {path_text!r} is empty")
-    if any(c in token for c in "\r\n"):
-        raise UsageError(f"--token-file {path_text!r} holds more than one line")
-    return token
+        raise UsageError(f"{option}: the file is not UTF-8 text") from None
+    secret = text.strip()
+    if not secret:
+        raise UsageError(f"{option}: the file is empty")
+    if any(c in secret for c in "\r\n"):
+        raise UsageError(f"{option}: the file holds more than one line")
+    return secret
+
+
+def resolve_redis_url(args: argparse.Namespace, environ: Mapping[str, str]) -> str | None:
+    """``--redis-url`` (never with a password), else ``--redis-url-file``, else
+    ``TALLYFY_REDIS_URL``; ``None`` when none is set (no shared limiter)."""
+    url: str | None = getattr(args, "redis_url", None)
+    if url:
+        return url
+    url_file: str | None = getattr(args, "redis_url_file", None)
+    if url_file:
+        return _read_secret_file(url_file, "--redis-url-file")
+    return environ.get(REDIS_URL_ENV, "").strip() or None
 
 
 def resolve_token(args: argparse.Namespace, environ: Mapping[str, str]) -> TokenProvider:
@@ -53,7 +72,7 @@ def resolve_token(args: argparse.Namespace, environ: Mapping[str, str]) -> Token
     """
     token_file: str | None = getattr(args, "token_file", None)
     if token_file:
-        token = _read_token_file(token_file)
+        token = _read_secret_file(token_file, "--token-file")
     else:
         token = environ.get(TOKEN_ENV, "").strip()
         if not token:

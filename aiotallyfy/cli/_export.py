@@ -6,7 +6,9 @@ key, serialized once with orjson.
 csv: a header row, then one row per task with the stable column set ``CSV_COLUMNS``. Values
 are written as: empty for null or a missing field, ``true``/``false`` for booleans, JSON for
 nested values (``owners``, ``taskdata``). Fields outside ``CSV_COLUMNS`` are left out; use jsonl
-to keep everything.
+to keep everything. A text cell that starts with ``= + - @``, a tab or a carriage return gets a
+leading ``'``: spreadsheets run such cells as formulas (CSV injection), and anyone who can name a
+task controls its title. Numbers, booleans and JSON cells are written unchanged.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import contextlib
 import csv
 import io
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO, Final, Protocol
@@ -74,6 +77,14 @@ class JsonlWriter:
         self._out.flush()
 
 
+_FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text_cell(text: str) -> str:
+    """``text``, with a leading ``'`` when a spreadsheet would read it as a formula."""
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
@@ -82,7 +93,7 @@ def _cell(value: Any) -> str:
     if value is False:
         return "false"
     if isinstance(value, str):
-        return value
+        return _text_cell(value)
     if isinstance(value, (int, float)):
         return str(value)
     return orjson.dumps(value).decode()
@@ -100,7 +111,7 @@ class CsvWriter:
     def write(self, org_id: str, task: dict[str, Any]) -> None:
         get = task.get
         self._writer.writerow(
-            [org_id, *(_cell(get(name)) for name in CSV_COLUMNS[1:])],
+            [_text_cell(org_id), *(_cell(get(name)) for name in CSV_COLUMNS[1:])],
         )
 
     def finish(self) -> None:
@@ -120,6 +131,15 @@ def _current_umask() -> int:
     return mask
 
 
+def _mode_for(path: Path) -> int:
+    """The existing file's permission bits (a private 0600 export stays private), else what
+    ``open()`` would give a new file."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~_current_umask()
+
+
 class AtomicOutput:
     """A file written under a hidden temporary name in the target's directory and renamed
     onto the target only by ``commit()``. ``discard()`` (or leaving the ``with`` block
@@ -128,15 +148,20 @@ class AtomicOutput:
     The rename is atomic on one filesystem, so a reader sees either the old file, nothing,
     or the complete new file. A process killed outright (SIGKILL) leaves only the hidden
     ``.NAME.*.part`` file, never a complete-looking ``NAME``.
+
+    Like writing the file in place would: an existing file keeps its permission bits (set on
+    the temporary file before anything is written), and a ``path`` that is a symlink is
+    written through, to the file it points at (renamed next to that file, so the link stays).
     """
 
     def __init__(self, path: str | os.PathLike[str], *, buffer_size: int = 1 << 20) -> None:
         self.path = Path(path)
-        directory = self.path.parent
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=directory)
+        self.real_path = Path(os.path.realpath(path))  # through any symlink: the file replaced
+        directory = self.real_path.parent
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.real_path.name}.", suffix=".part", dir=directory)
         self.temp_path = Path(tmp)
         try:
-            os.fchmod(fd, 0o666 & ~_current_umask())  # as open() would create it
+            os.fchmod(fd, _mode_for(self.real_path))
             self.file: BinaryIO = os.fdopen(fd, "wb", buffering=buffer_size)
         except BaseException:
             os.close(fd)
@@ -151,7 +176,7 @@ class AtomicOutput:
         os.fsync(self.file.fileno())
         self.file.close()
         self._closed = True
-        os.replace(self.temp_path, self.path)
+        os.replace(self.temp_path, self.real_path)
         self.committed = True
 
     def discard(self) -> None:

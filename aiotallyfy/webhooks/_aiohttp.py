@@ -33,9 +33,29 @@ def webhook_handler(
             return web.json_response({"outcome": "untrusted org"}, status=403)
         if request.content_length is not None and request.content_length > max_body:
             return web.json_response({"outcome": "body too large"}, status=413)
-        body = await request.content.read(max_body + 1)
+        body = await _read_body(request, max_body)
+        if body is None:
+            return web.json_response({"outcome": "body too large"}, status=413)
         result = await receiver.receive(org_id, body)
         return web.json_response({"outcome": result.outcome}, status=result.status)
 
     handle.receiver = receiver  # type: ignore[attr-defined]
     return handle
+
+
+async def _read_body(request: web.Request, max_body: int) -> bytes | None:
+    """The whole body, or ``None`` once it exceeds ``max_body`` (chunked bodies have no
+    Content-Length to check first).
+
+    One ``content.read(n)`` is not enough: it returns what is buffered so far, so a body
+    arriving in several TCP segments was cut short and answered 400 (review H1). A body cut
+    short by the peer raises aiohttp's payload error here and is never acknowledged.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.readany():
+        size += len(chunk)
+        if size > max_body:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -53,11 +53,17 @@ def asgi_webhook_app(
             await _respond(send, 405, {"outcome": "method not allowed"})
             return
         org_id: str | None = None
+        declared = b""
         for name, value in scope.get("headers", []):
             if name.lower() == _HEADER:
                 org_id = value.decode("latin-1")
+            elif name.lower() == b"content-length":
+                declared = value
         if not receiver.org_is_trusted(org_id):
             await _respond(send, 403, {"outcome": "untrusted org"})
+            return
+        if declared.isdigit() and int(declared) > max_body:  # refuse before reading, as aiohttp
+            await _respond(send, 413, {"outcome": "body too large"})
             return
         chunks: list[bytes] = []
         size = 0

@@ -12,7 +12,14 @@ Tallyfy sends two kinds of webhook (see the API digest §3.6):
 
 Every event keeps the full payload in ``raw`` (field sets differ between orgs and versions, and
 dates follow the org's ``webhook_date_field_format``), and carries ``org_id`` (from the
-``X-Tallyfy-orgID`` header) and a ``dedup_key`` (see ``dedup_key``).
+``X-Tallyfy-orgID`` header) and a ``dedup_key``.
+
+Keys are bounded (under 100 characters) whatever the sender puts in a payload: anyone who knows
+the URL and one trusted org id can send deliveries, so the variable parts (ids, timestamps,
+event names, the org) are hashed, never embedded (a de-dup store would otherwise hold
+sender-sized strings). A payload that cannot be serialized back to JSON (a dict holding
+non-JSON values, nesting deeper than 255 levels, integers beyond 64 bits) is refused with
+``WebhookPayloadError``: it is not something Tallyfy sends, and it has no stable key.
 """
 
 from __future__ import annotations
@@ -66,8 +73,33 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _body_hash(payload: Any) -> str:
-    return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
+def _canonical(payload: Any) -> bytes:
+    """The payload as canonical JSON (sorted keys), or ``WebhookPayloadError``."""
+    try:
+        return orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError as exc:
+        raise WebhookPayloadError(
+            "webhook payload cannot be serialized as JSON (non-JSON value, nesting too deep "
+            "or an integer beyond 64 bits)"
+        ) from exc
+
+
+def _key(kind: str, org_id: str, *parts: Any) -> str:
+    """``label:sha256`` of the org, the event kind and the parts that identify the event.
+
+    Only our own fixed kinds appear in clear; an organization event's name comes from the
+    sender, so it is hashed with the rest. Parts are JSON values of a parsed payload.
+    """
+    label = kind if kind in _FIXED_KINDS else "event"
+    digest = hashlib.sha256(_canonical([org_id, kind, *parts])).hexdigest()
+    return f"{label}:{digest}"
+
+
+def _body_key(kind: str, org_id: str, raw: dict[str, Any]) -> str:
+    return _key(kind, org_id, "body", hashlib.sha256(_canonical(raw)).hexdigest())
+
+
+_FIXED_KINDS = frozenset({"process.launched", "process.completed", "task.completed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +124,8 @@ class ProcessEvent:
     def dedup_key(self) -> str:
         stamp = self.raw.get("completed_at") or self.raw.get("started_at") or ""
         if not stamp:
-            return f"{self.org_id}:{self.kind}:{_body_hash(self.raw)}"
-        return f"{self.org_id}:{self.kind}:{self.process_id}:{stamp}"
+            return _body_key(self.kind, self.org_id, self.raw)
+        return _key(self.kind, self.org_id, self.process_id, stamp)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +160,8 @@ class TaskCompletedEvent:
         # it is processed again; the same delivery repeated has the same key.
         stamp = self.task.get("completed_at")
         if not self.task_id or not stamp:
-            return f"{self.org_id}:{self.kind}:{_body_hash(self.raw)}"
-        return f"{self.org_id}:{self.kind}:{self.task_id}:{stamp}"
+            return _body_key(self.kind, self.org_id, self.raw)
+        return _key(self.kind, self.org_id, self.task_id, stamp)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,15 +179,19 @@ class OrganizationEvent:
         for key in ("id", "event_id", "uuid"):
             value = self.raw.get(key)
             if isinstance(value, (str, int)) and not isinstance(value, bool):
-                return f"{self.org_id}:{self.event}:{value}"
-        return f"{self.org_id}:{self.event}:{_body_hash(self.raw)}"
+                return _key(self.event, self.org_id, value)
+        return _body_key(self.event, self.org_id, self.raw)
 
 
 WebhookEvent = ProcessEvent | TaskCompletedEvent | OrganizationEvent
 
 
 def parse_webhook(body: bytes | str | dict[str, Any], org_id: str) -> WebhookEvent:
-    """Turn one delivery into a typed event. ``org_id`` is the ``X-Tallyfy-orgID`` value."""
+    """Turn one delivery into a typed event. ``org_id`` is the ``X-Tallyfy-orgID`` value.
+
+    Raises ``WebhookPayloadError`` (and nothing else) for anything that is not a webhook
+    payload we can read and key.
+    """
     payload: Any
     if isinstance(body, dict):
         payload = body
@@ -166,6 +202,9 @@ def parse_webhook(body: bytes | str | dict[str, Any], org_id: str) -> WebhookEve
             raise WebhookPayloadError("webhook body is not JSON") from exc
     if not isinstance(payload, dict):
         raise WebhookPayloadError("webhook body must be a JSON object")
+    # Before anything below calls str() on a payload value: this bounds the nesting (str() of
+    # a 1,000-deep list raises RecursionError) and makes every dedup_key computable.
+    _canonical(payload)
     if isinstance(payload.get("event"), str):
         event = payload["event"]
         data = payload.get("data")
