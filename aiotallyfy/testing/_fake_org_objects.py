@@ -19,7 +19,10 @@ from ._fake_server import RouteContext, Router, not_found
 
 __all__ = ["register_org_object_routes"]
 
-SUBJECT_TYPES = frozenset({"Run", "Checklist", "Task"})
+SUBJECT_TYPES = frozenset({"Run", "Task"})
+"""api-v2 ``FolderObjectRequest``: ``'subject_type' => 'required|string|in:Run,Task|...'``
+(quoted by the SDK's ``add_object_to_folder``): a blueprint is not a folder object; it is
+filed with ``PUT .../checklists/{id}`` ``{title, folder_id}``."""
 
 
 def _tag(ctx: RouteContext) -> dict[str, Any]:
@@ -101,10 +104,14 @@ async def _create_folder(ctx: RouteContext) -> web.StreamResponse:
 
 
 async def _update_folder(ctx: RouteContext) -> web.StreamResponse:
+    """``PUT .../folders/{id}``: "api-v2 UpdateFolderRequest requires 'name' on every PUT
+    (plain 'required', no 'sometimes')" (SDK ``update_folder``, which back-fills it)."""
     folder = _folder(ctx)
     body = ctx.json_object()
-    if "name" in body and not body["name"]:
-        raise validation_errors({"name": "The name field is required."})
+    require_fields(body, "name")
+    parent = body.get("parent_id")
+    if parent is not None and (parent not in area_for(ctx).folders or parent == folder["id"]):
+        raise validation_errors({"parent_id": "The selected parent id is invalid."})
     for key in ("name", "parent_id"):
         if key in body:
             folder[key] = body[key]
@@ -118,6 +125,9 @@ async def _delete_folder(ctx: RouteContext) -> web.StreamResponse:
 
 
 async def _add_object(ctx: RouteContext) -> web.StreamResponse:
+    """``POST .../folders/add-object`` → the ``folder_objects`` row, Fractal-wrapped, with an
+    INTEGER ``id`` (SDK ``_parse_folder_object``: ``respondWithItem``); ``subject_type`` only
+    ``Run`` or ``Task`` (see ``SUBJECT_TYPES``)."""
     body = ctx.json_object()
     require_fields(body, "folder_id", "subject_id", "subject_type")
     ar = area_for(ctx)
@@ -125,19 +135,35 @@ async def _add_object(ctx: RouteContext) -> web.StreamResponse:
         raise validation_errors({"folder_id": "The selected folder id is invalid."})
     if body["subject_type"] not in SUBJECT_TYPES:
         raise validation_errors({"subject_type": "The selected subject type is invalid."})
+    relation_id = 1 + max((int(k) for k in ar.folder_objects), default=9000)
     relation = {
-        "id": f"{ar.rng.getrandbits(128):032x}",
+        "id": relation_id,
         "folder_id": body["folder_id"],
         "subject_id": body["subject_id"],
         "subject_type": body["subject_type"],
     }
-    ar.folder_objects[relation["id"]] = relation
+    ar.folder_objects[str(relation_id)] = relation
     return created(relation)
 
 
+def _intval(text: str) -> int:
+    """PHP's ``intval`` on a path segment: the leading digits, else 0."""
+    digits = ""
+    for ch in text:
+        if not ch.isdigit():
+            break
+        digits += ch
+    return int(digits) if digits else 0
+
+
 async def _remove_object(ctx: RouteContext) -> web.StreamResponse:
+    """``DELETE .../folders-objects/{id}``: ``FolderObjectsController::destroy`` does
+    ``removeFromFolder(intval($id))`` (SDK ``remove_object_from_folder``), so a hex id
+    becomes 0, targets no row, and (per the SDK) the call still reports success: that trap
+    is reproduced for id 0; another unknown id answers 404."""
     ar = area_for(ctx)
-    if ar.folder_objects.pop(ctx.params["relation"], None) is None:
+    relation_id = _intval(ctx.params["relation"])
+    if ar.folder_objects.pop(str(relation_id), None) is None and relation_id != 0:
         raise not_found()
     return no_content()
 
