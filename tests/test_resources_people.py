@@ -99,12 +99,12 @@ async def test_groups_every_page_and_writes(fake: FakeTallyfy, client: TallyfyCl
     assert pages(fake, "/groups") == [("1", "100"), ("2", "100")]
     me = fake.data.me_id
     group = await client.groups.create(
-        org(fake), name="Finance", members=[me], guests=["aud@ext.example"]
+        org(fake), name="Finance", description="Money", members=[me], guests=["aud@ext.example"]
     )
     assert fake.count("POST", "/groups", status=201) == 1
     assert (group["members"], group["guests"]) == ([me], ["aud@ext.example"])
     with pytest.raises(ValidationError) as info:
-        await client.groups.create(org(fake), name="Ghosts", members=[1])
+        await client.groups.create(org(fake), name="Ghosts", description="x", members=[1])
     assert info.value.status == 422
     assert info.value.errors == {"members": ["The selected members is invalid."]}
     renamed = await client.groups.update(org(fake), group["id"], name="Finance EU")

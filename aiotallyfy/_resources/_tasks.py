@@ -18,8 +18,9 @@ from .._errors import ValidationError
 from .._ids import segment
 from .._pagination import AsyncPager
 from .._types import CompletedTask, Task
-from .._validation import email_segment, format_datetime, validate_owners, validate_timeline_map
+from .._validation import format_datetime, validate_owners, validate_timeline_map
 from ._base import Resource, maybe_unwrap
+from ._people import Guests
 from ._writes import body_of, org_path, run_path, task_path, with_param
 
 __all__ = ["Tasks"]
@@ -142,12 +143,17 @@ class Tasks(Resource):
         org_id: str,
         user_id: int,
         *,
-        status: str | None = None,
+        status: str = "all",
         with_: str | builtins.list[str] | None = None,
         limit: int | None = None,
         **filters: Any,
     ) -> AsyncPager[Task]:
-        """A member's tasks (``GET .../users/{id}/tasks``), all pages."""
+        """A member's tasks (``GET .../users/{id}/tasks``), all pages.
+
+        ``status`` is always sent (default ``all``), as the official SDK does: ``/me/tasks``
+        is proven to read a missing ``status`` as ``active`` (tallyfy/sdk#76) and no source
+        says this sibling route does not, which would silently drop completed tasks.
+        """
         path = f"{org_path(org_id)}/users/{segment(user_id, name='user_id')}/tasks"
         params: dict[str, Any] = {"status": status, **(with_param(with_) or {}), **filters}
         return self._pager(path, org_id=org_id, params=params, limit=limit, item_type=Task)
@@ -155,20 +161,47 @@ class Tasks(Resource):
     def list_for_guest(
         self,
         org_id: str,
-        email: str,
+        guest_id: str,
         *,
-        status: str | None = None,
+        status: str = "all",
         limit: int | None = None,
         **filters: Any,
     ) -> AsyncPager[Task]:
-        """A guest's tasks (``GET .../guests/{email}/tasks``), all pages.
+        """A guest's tasks (``GET .../guests/{guest_id}/tasks``), all pages.
 
-        The MCP notes this route may ignore ``per_page`` and page by 10; the pager follows the
-        server's own page count, so every task is still read.
+        ``guest_id`` is the guest CODE at the end of the guest's ``link``
+        (``https://go.tallyfy.com/guest/<code>``), not the email: the route is keyed by it
+        (official SDK ``get_guest_tasks``, MCP ``resolve_guest_ids``, N8N). Have an email?
+        ``await client.guests.guest_id(org, email)`` or ``list_for_guest_email``.
+        ``status`` is always sent (default ``all``; see ``list_for_user``). The MCP notes this
+        route may ignore ``per_page`` and page by 10; the pager follows the server's own page
+        count, so every task is still read.
         """
-        path = f"{org_path(org_id)}/guests/{email_segment(email)}/tasks"
+        if isinstance(guest_id, str) and "@" in guest_id:
+            raise ValidationError(
+                "guest_id is the guest code from the guest's link, not an email; use "
+                "tasks.list_for_guest_email(org, email) or guests.guest_id(org, email)",
+                status=0,
+                errors={"guest_id": ["an email, not a guest code"]},
+            )
+        path = f"{org_path(org_id)}/guests/{segment(guest_id, name='guest_id')}/tasks"
         params: dict[str, Any] = {"status": status, **filters}
         return self._pager(path, org_id=org_id, params=params, limit=limit, item_type=Task)
+
+    async def list_for_guest_email(
+        self,
+        org_id: str,
+        email: str,
+        *,
+        status: str = "all",
+        limit: int | None = None,
+        **filters: Any,
+    ) -> AsyncPager[Task]:
+        """``list_for_guest`` from an email: looks the guest up first (``GET
+        .../guests/{email}``, one request, as the MCP server does) and returns the pager of
+        its tasks. ``NotFoundError`` when the email is not a guest of the org."""
+        guest_id = await Guests(self._core).guest_id(org_id, email)
+        return self.list_for_guest(org_id, guest_id, status=status, limit=limit, **filters)
 
     def list_for_run(
         self,

@@ -99,7 +99,7 @@ async def _resolve(ctx: RouteContext) -> web.StreamResponse:
     content = body.get("content")
     if not isinstance(content, str) or not content.strip():
         errors["content"] = "The content field is required."
-    if errors:
+    if errors or not isinstance(content, str):
         raise validation_errors(errors)
     state = body.get("state", "open")
     if state not in STATES:
