@@ -61,10 +61,13 @@ async def _create_tag(ctx: RouteContext) -> web.StreamResponse:
 
 
 async def _update_tag(ctx: RouteContext) -> web.StreamResponse:
+    """``PUT .../tags/{id}``: DOCS tags/update-tag mark ``title`` "Required: Yes"; the SDK
+    allows a colour-only update. The sources disagree, so the stricter rule holds here:
+    ``title`` on every update."""
     tag = _tag(ctx)
     body = ctx.json_object()
-    if "title" in body:
-        _check_title(body)
+    require_fields(body, "title")
+    _check_title(body)
     for key in ("title", "color"):
         if key in body:
             tag[key] = body[key]
@@ -72,7 +75,9 @@ async def _update_tag(ctx: RouteContext) -> web.StreamResponse:
 
 
 async def _delete_tag(ctx: RouteContext) -> web.StreamResponse:
-    del area_for(ctx).tags[_tag(ctx)["id"]]
+    """``DELETE .../tags/{id}`` answers 204, also for a tag that is already gone (DOCS
+    tags/archive-tag): a repeat is harmless."""
+    area_for(ctx).tags.pop(ctx.params["tag"], None)
     return no_content()
 
 
@@ -83,8 +88,23 @@ def _folder(ctx: RouteContext) -> dict[str, Any]:
     return folder
 
 
+FOLDER_TYPES = frozenset({"checklist", "run"})
+
+
 async def _folders(ctx: RouteContext) -> web.StreamResponse:
-    return list_response(ctx, list(area_for(ctx).folders.values()), q_fields=("name",))
+    """``GET .../folders?folder_type=checklist|run``: both official clients always send
+    ``folder_type`` (SDK ``get_folders``, default ``checklist``, ``run`` for process folders;
+    N8N "Template Folders"/"Process Folders"), and each type is its own tree. What the real
+    server does without it is unverified: this fake then lists both trees."""
+    folder_type = ctx.query.get("folder_type")
+    if folder_type is not None and folder_type not in FOLDER_TYPES:
+        raise validation_errors({"folder_type": "The selected folder type is invalid."})
+    rows = [
+        f
+        for f in area_for(ctx).folders.values()
+        if folder_type is None or f.get("folder_type", "checklist") == folder_type
+    ]
+    return list_response(ctx, rows, q_fields=("name",))
 
 
 async def _get_folder(ctx: RouteContext) -> web.StreamResponse:
@@ -98,7 +118,10 @@ async def _create_folder(ctx: RouteContext) -> web.StreamResponse:
     parent = body.get("parent_id")
     if parent is not None and parent not in ar.folders:
         raise validation_errors({"parent_id": "The selected parent id is invalid."})
-    folder = ar.add_folders(1)[0]
+    folder_type = body.get("folder_type", "checklist")
+    if folder_type not in FOLDER_TYPES:
+        raise validation_errors({"folder_type": "The selected folder type is invalid."})
+    folder = ar.add_folders(1, folder_type=folder_type)[0]
     folder.update({"name": body["name"], "parent_id": parent, "created_at": ctx.now_iso()})
     return created(folder)
 

@@ -176,9 +176,13 @@ async def _update_guest(ctx: RouteContext) -> web.StreamResponse:
 
 
 async def _delete_guest(ctx: RouteContext) -> web.StreamResponse:
-    guest = _guest(ctx)
+    """``DELETE .../guests/{email}`` answers 200 with the guest; an unknown email is a 422,
+    not a 404 (DOCS guests/delete-guest)."""
+    guest = area_for(ctx).guests.get(ctx.params["email"].lower())
+    if guest is None:
+        raise validation_errors({"email": "The selected email is invalid."})
     del area_for(ctx).guests[guest["email"].lower()]
-    return no_content()
+    return item(guest)
 
 
 async def _disable_guest(ctx: RouteContext) -> web.StreamResponse:

@@ -299,7 +299,8 @@ class Area:
             made.append(tag)
         return made
 
-    def add_folders(self, n: int) -> list[dict[str, Any]]:
+    def add_folders(self, n: int, *, folder_type: str = "checklist") -> list[dict[str, Any]]:
+        """``n`` folders of one tree: ``checklist`` (blueprint folders) or ``run``."""
         made = []
         for _ in range(n):
             k = len(self.folders) + 1
@@ -307,6 +308,7 @@ class Area:
             folder = {
                 "id": fid,
                 "name": f"Folder {k:03d}",
+                "folder_type": folder_type,
                 "parent_id": None,
                 "created_at": _iso(self.data.now - 86400 * k),
                 "last_updated": _iso(self.data.now - 3600 * k),
