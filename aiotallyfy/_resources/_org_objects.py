@@ -18,6 +18,8 @@ from ._writes import body_of, org_path
 
 __all__ = ["Folders", "Tags"]
 
+FOLDER_TYPES = frozenset({"checklist", "run"})
+
 SUBJECT_TYPES = frozenset({"Run", "Task"})
 """api-v2 ``FolderObjectRequest``: ``subject_type`` ``in:Run,Task`` (quoted by the official
 SDK). Blueprints are filed with ``blueprints.move_to_folder``."""
@@ -49,27 +51,47 @@ class Tags(Resource):
 
     async def create(self, org_id: str, *, title: str, color: str | None = None) -> Tag:
         """``POST .../tags`` → 201 (``title`` at most 30 characters, checked here)."""
-        if not title or len(title) > 30:
-            raise ValidationError(
-                "title is required and at most 30 characters",
-                status=0,
-                errors={"title": ["1-30 characters"]},
-            )
+        _check_tag_title(title)
         path = f"{org_path(org_id)}/tags"
         body = body_of({"title": title, "color": color})
         result: Tag = await self._write_item("POST", path, org_id=org_id, json=body)
         return result
 
-    async def update(self, org_id: str, tag_id: str, **fields: Any) -> Tag:
+    async def update(
+        self,
+        org_id: str,
+        tag_id: str,
+        *,
+        title: str | None = None,
+        color: str | None = None,
+        **fields: Any,
+    ) -> Tag:
+        """``PUT .../tags/{id}``. Tallyfy's docs mark ``title`` required on every update (the
+        official SDK sends a colour alone; the sources disagree), so without ``title=`` the
+        tag is read first (``GET``) and its title sent back: read-then-write, not atomic.
+        ``title`` at most 30 characters, checked here. Retried like a read."""
+        if title is not None:
+            _check_tag_title(title)
         path = self._path(org_id, tag_id)
-        result: Tag = await self._write_item(
-            "PUT", path, org_id=org_id, json=body_of(fields), idempotent=True
-        )
+        given = body_of({"title": title, "color": color, **fields})
+        body = await self._backfilled(path, given, org_id=org_id, required=("title",))
+        result: Tag = await self._write_item("PUT", path, org_id=org_id, json=body, idempotent=True)
         return result
 
     async def delete(self, org_id: str, tag_id: str) -> None:
+        """``DELETE .../tags/{id}`` → 204, also when the tag is already gone (DOCS
+        tags/archive-tag), so a repeat is harmless: retried like a read."""
         await self._core.request(
-            "DELETE", self._path(org_id, tag_id), org_id=org_id, idempotent=False
+            "DELETE", self._path(org_id, tag_id), org_id=org_id, idempotent=True
+        )
+
+
+def _check_tag_title(title: Any) -> None:
+    if not isinstance(title, str) or not title or len(title) > 30:
+        raise ValidationError(
+            "title is required and at most 30 characters",
+            status=0,
+            errors={"title": ["1-30 characters"]},
         )
 
 
@@ -80,10 +102,31 @@ class Folders(Resource):
         return f"{org_path(org_id)}/folders/{segment(folder_id, name='folder_id')}"
 
     def list(
-        self, org_id: str, *, q: str | None = None, limit: int | None = None, **filters: Any
+        self,
+        org_id: str,
+        *,
+        folder_type: str | None = "checklist",
+        q: str | None = None,
+        limit: int | None = None,
+        **filters: Any,
     ) -> AsyncPager[Folder]:
+        """The folders of one tree, all pages: ``folder_type="checklist"`` (blueprint
+        folders, the default) or ``"run"`` (process folders). Both official clients always
+        send ``folder_type`` (SDK ``get_folders`` defaults to ``checklist``; N8N); what the
+        server does without it is unverified, so ``None`` (send nothing) is your call."""
+        if folder_type is not None and folder_type not in FOLDER_TYPES:
+            raise ValidationError(
+                f"folder_type must be one of {sorted(FOLDER_TYPES)} or None",
+                status=0,
+                errors={"folder_type": ["invalid"]},
+            )
         return self._org_list(
-            org_id, "folders", q=q, filters=filters, limit=limit, item_type=Folder
+            org_id,
+            "folders",
+            q=q,
+            filters={"folder_type": folder_type, **filters},
+            limit=limit,
+            item_type=Folder,
         )
 
     async def get(self, org_id: str, folder_id: str) -> Folder:

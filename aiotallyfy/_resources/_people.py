@@ -213,7 +213,9 @@ class Guests(Resource):
         return result
 
     async def delete(self, org_id: str, email: str) -> None:
-        """``DELETE .../guests/{email}``. Not re-sent (a repeat answers 404)."""
+        """``DELETE .../guests/{email}`` → 200. Not re-sent: a repeat of an applied delete
+        answers 422 (an unknown email, DOCS guests/delete-guest), which would turn a success
+        into a failure."""
         path = self._path(org_id, email)
         await self._core.request("DELETE", path, org_id=org_id, idempotent=False)
 

@@ -21,6 +21,7 @@ from .._types import CompletedTask, Task
 from .._validation import format_datetime, validate_owners, validate_timeline_map
 from ._base import Resource, maybe_unwrap
 from ._people import Guests
+from ._task_union import TaskUnion
 from ._writes import body_of, org_path, run_path, task_path, with_param
 
 __all__ = ["Tasks"]
@@ -65,7 +66,10 @@ class Tasks(Resource):
         limit: int | None = None,
         **filters: Any,
     ) -> AsyncPager[Task]:
-        """Every task of ``org_id`` (process and one-off), all pages.
+        """The tasks of ``org_id`` (process and one-off) that the route shows for
+        ``filters``, all pages. Without ``status`` that is the server's DEFAULT view, which may
+        leave out completed tasks (undocumented; ``/me/tasks``' default does): for every task
+        use ``list_every``.
 
         ``filters`` are Tallyfy's query parameters as they are named there: ``status``,
         ``owners``, ``is_oneoff``, ``q``, ``tag``, ``folder``, ``archived``, ``sort``, ...
@@ -80,6 +84,30 @@ class Tasks(Resource):
             limit=limit,
             item_type=Task,
         )
+
+    def list_every(self, org_id: str, *, with_: str | None = None, **filters: Any) -> TaskUnion:
+        """EVERY task of ``org_id`` (process and one-off, completed or not), each once.
+
+        ``list(org)`` without ``status`` returns the server's default view, and whether that
+        view includes completed tasks is not documented (``/me/tasks``' default hides them,
+        tallyfy/sdk#76). This reads the ``incomplete`` and ``complete`` views instead,
+        de-duplicated by id, and walks the default view too only when its total says it holds
+        tasks those two missed; see ``_task_union``. ``filters`` (not ``status``) apply to
+        every view. The CLI's ``tasks --org-wide`` export uses this.
+        """
+        if "status" in filters:
+            raise ValueError("list_every reads every status; use list(org, status=...)")
+        org = segment(org_id, name="org_id")
+        path = f"/organizations/{org}/tasks"
+
+        def make(status: str | None, per_page: int, limit: int | None) -> AsyncPager[Task]:
+            params: dict[str, Any] = {"status": status, "with": with_, **filters}
+            return self._pager(
+                path, org_id=org_id, params=params, per_page=per_page, limit=limit,
+                item_type=Task,
+            )  # fmt: skip
+
+        return TaskUnion(make)
 
     async def get(
         self, org_id: str, task_id: str, *, run_id: str | None = None, with_: str | None = None
@@ -301,7 +329,11 @@ class Tasks(Resource):
                 "title": title,
                 "task_type": task_type,
                 "deadline": format_datetime(deadline, field="deadline"),
+                # DOCS create-task name it ``description``; the official SDK sends it as
+                # ``summary`` (the key tasks carry and updates use). Which one the create
+                # route stores is unverified, so both are sent with the same text.
                 "description": description,
+                "summary": description,
                 "started_at": started_at,
                 "tags": tags,
                 **fields,
