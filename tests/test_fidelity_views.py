@@ -138,12 +138,18 @@ async def test_m12_cli_org_wide_export_is_complete(default: Any) -> None:
 
 
 # ---------------------------------------------------------------------------- M13
-async def test_m13_remove_object_refuses_a_non_numeric_id(
-    fake: FakeTallyfy, client: TallyfyClient
-) -> None:
+async def _filed_run(fake: FakeTallyfy, client: TallyfyClient) -> tuple[str, dict[str, Any]]:
+    """(run id, the folder relation ``add_object`` made for it)."""
     folder = next(iter(area_of(fake, org(fake)).folders.values()))
     run_id = fake.data.runs(org(fake))[0]["id"]
     relation = await client.folders.add_object(org(fake), folder["id"], run_id)
+    return run_id, dict(relation)
+
+
+async def test_m13_remove_object_refuses_a_non_numeric_id(
+    fake: FakeTallyfy, client: TallyfyClient
+) -> None:
+    run_id, relation = await _filed_run(fake, client)
     assert isinstance(relation["id"], int)
     for bad in (run_id, "12a", "", True):
         with pytest.raises(ValidationError) as info:
@@ -158,9 +164,7 @@ async def test_m13_remove_object_refuses_a_non_numeric_id(
 async def test_m13_the_fake_reproduces_the_intval_trap(
     fake: FakeTallyfy, client: TallyfyClient
 ) -> None:
-    folder = next(iter(area_of(fake, org(fake)).folders.values()))
-    run_id = fake.data.runs(org(fake))[0]["id"]
-    relation = await client.folders.add_object(org(fake), folder["id"], run_id)
+    _, relation = await _filed_run(fake, client)
     path = f"/organizations/{org(fake)}/folders-objects/{'f' * 32}"
     response = await client.request("DELETE", path, org_id=org(fake))
     assert response.status == 204  # "success", and nothing was removed

@@ -19,7 +19,7 @@ from .._errors import TallyfyError, ValidationError
 from .._ids import segment
 from .._pagination import AsyncPager
 from .._types import Group, Guest, User
-from .._validation import email_segment, validate_email
+from .._validation import _local_error, email_segment, validate_email
 from ._base import Resource, maybe_unwrap
 from ._writes import body_of, org_path
 
@@ -32,11 +32,6 @@ DEFAULT_INVITE_MESSAGE = (
     "You have been invited to join our organization on Tallyfy, where we track our "
     "processes and tasks."
 )
-
-
-def _local(field: str, message: str) -> ValidationError:
-    """A local refusal (nothing was sent): ``status == 0``."""
-    return ValidationError(message, status=0, errors={field: [message]})
 
 
 def _role(role: str) -> str:
@@ -92,14 +87,15 @@ class Users(Resource):
         here, before anything is sent (the API's documented limits).
         """
         if not isinstance(message, str) or not message.strip():
-            raise _local("message", "message must be a non-empty string")
+            raise _local_error("message", "message must be a non-empty string")
         if len(message) > INVITE_MESSAGE_MAX:
-            raise _local("message", f"message must be at most {INVITE_MESSAGE_MAX} characters")
+            limit = f"message must be at most {INVITE_MESSAGE_MAX} characters"
+            raise _local_error("message", limit)
         for field, value in (("first_name", first_name), ("last_name", last_name)):
             if not isinstance(value, str) or not value.strip():
-                raise _local(field, f"{field} is required")
+                raise _local_error(field, f"{field} is required")
             if len(value) > INVITE_NAME_MAX:
-                raise _local(field, f"{field} must be at most {INVITE_NAME_MAX} characters")
+                raise _local_error(field, f"{field} must be at most {INVITE_NAME_MAX} characters")
         path = f"{org_path(org_id)}/users/invite"
         body = body_of(
             {
@@ -277,7 +273,7 @@ class Groups(Resource):
         reaches the API as null, which its ``required`` rule refuses. Checked here.
         """
         if not isinstance(name, str) or not name.strip():
-            raise _local("name", "name is required")
+            raise _local_error("name", "name is required")
         _check_description(description)
         path = f"{org_path(org_id)}/groups"
         body = body_of(
@@ -346,7 +342,7 @@ class Groups(Resource):
 
 def _check_description(description: Any) -> None:
     if not isinstance(description, str) or not description.strip():
-        raise _local("description", "description must be a non-empty string")
+        raise _local_error("description", "description must be a non-empty string")
 
 
 def guest_id_from_link(link: Any) -> str | None:
