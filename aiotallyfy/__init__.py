@@ -37,6 +37,7 @@ from ._secrets import Secret
 from ._transport import Timeouts
 from ._types import (
     Blueprint,
+    BlueprintFormFields,
     Comment,
     CompletedTask,
     Folder,
@@ -67,6 +68,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "Blueprint",
+    "BlueprintFormFields",
     "CallableTokenProvider",
     "ClientCredentialsGrant",
     "ClientStats",

@@ -11,6 +11,7 @@ from typing import Any, TypedDict
 
 __all__ = [
     "Blueprint",
+    "BlueprintFormFields",
     "Comment",
     "CompletedTask",
     "Folder",
@@ -180,6 +181,15 @@ class FormField(TypedDict, total=False):
     value: Any
     required: bool
     step_id: str | None
+
+
+class BlueprintFormFields(TypedDict):
+    """``GET .../checklists/{id}/form-fields``: one object (tallyfy/sdk#50)."""
+
+    id: str
+    title: str
+    form_fields: list[FormField]
+    ko_form_fields: list[KickoffField]
 
 
 class Blueprint(TypedDict, total=False):

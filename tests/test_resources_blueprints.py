@@ -29,9 +29,9 @@ async def test_list_and_steps_every_page(fake: FakeTallyfy, client: TallyfyClien
         {"per_page": "100", "page": "1"},
         {"per_page": "100", "page": "2"},
     ]
-    fields = [f async for f in client.blueprints.form_fields(org(fake), cid)]
-    assert len(fields) == 130
-    assert fields[0]["field_type"] == "textarea"
+    fields = await client.blueprints.form_fields(org(fake), cid)
+    assert len(fields["form_fields"]) == 130
+    assert fields["form_fields"][0]["field_type"] == "textarea"
 
 
 async def test_get_kickoff_create_update_archive(fake: FakeTallyfy, client: TallyfyClient) -> None:

@@ -43,8 +43,10 @@ async def test_comments(fake: FakeTallyfy, client: TallyfyClient) -> None:
     problem = await client.comments.report_problem(org(fake), task_id, "Missing file")
     assert problem["label"] == "problem"
     assert (await client.tasks.get(org(fake), task_id))["problem"] is True  # type: ignore[typeddict-item]
-    resolved = await client.comments.resolve_problems(org(fake), task_id)
-    assert resolved == {"task_id": task_id, "resolved": 1}
+    resolved = await client.comments.resolve_problems(org(fake), task_id, problem["id"])
+    assert resolved is not None
+    assert (resolved["label"], resolved["content"]) == ("resolve", "Resolved")
+    assert (await client.tasks.get(org(fake), task_id))["problem"] is False  # type: ignore[typeddict-item]
     before = len(fake.requests)
     with pytest.raises(ValidationError):
         await client.comments.create(org(fake), task_id, "x", label="shout")

@@ -53,9 +53,10 @@ async def test_folders(fake: FakeTallyfy, client: TallyfyClient) -> None:
     run_id = fake.data.runs(org(fake))[0]["id"]
     relation = await client.folders.add_object(org(fake), folder["id"], run_id)
     assert (relation["subject_type"], relation["subject_id"]) == ("Run", run_id)
-    assert area_of(fake, org(fake)).folder_objects[relation["id"]]["folder_id"] == folder["id"]
+    relations = area_of(fake, org(fake)).folder_objects
+    assert relations[str(relation["id"])]["folder_id"] == folder["id"]
     await client.folders.remove_object(org(fake), relation["id"])
-    assert relation["id"] not in area_of(fake, org(fake)).folder_objects
+    assert str(relation["id"]) not in relations
     with pytest.raises(ValidationError):
         await client.folders.add_object(org(fake), folder["id"], run_id, subject_type="run")
     renamed = await client.folders.update(org(fake), folder["id"], name="Customers")

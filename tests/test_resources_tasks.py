@@ -52,7 +52,7 @@ async def test_oneoff_lifecycle(fake: FakeTallyfy, client: TallyfyClient) -> Non
         "2026-02-01T16:30:00.000Z",
     )
     with pytest.raises(NotFoundError):  # not a guest of the org
-        await client.tasks.list_for_guest(org(fake), "signer@client.example").to_list()
+        await client.tasks.list_for_guest_email(org(fake), "signer@client.example")
 
 
 async def test_oneoff_update_archive_restore_delete(
@@ -64,7 +64,8 @@ async def test_oneoff_update_archive_restore_delete(
         org(fake), title="Call", owners={"users": [me], "guests": [guest]},
         deadline="2026-02-01 09:00:00",
     )  # fmt: skip
-    assert [t["id"] async for t in client.tasks.list_for_guest(org(fake), guest)] == [task["id"]]
+    guest_tasks = await client.tasks.list_for_guest_email(org(fake), guest)
+    assert [t["id"] async for t in guest_tasks] == [task["id"]]
     updated = await client.tasks.update_oneoff(
         org(fake), task["id"], title="Call back", deadline=datetime(2026, 2, 2, tzinfo=UTC),
         owners={"users": [me]},

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from .._errors import PaginationError
+from .._errors import PaginationError, TallyfyError
 from .._http import HTTPCore
 from .._pagination import MAX_PER_PAGE, AsyncPager
 from ._writes import org_path, with_param
@@ -83,6 +83,50 @@ class Resource:
         """``GET`` one object: Tallyfy wraps it as ``{"data": {...}}``."""
         response = await self._core.request("GET", path, org_id=org_id, params=params)
         return unwrap(response.data, path)
+
+    async def _backfilled(
+        self,
+        path: str,
+        body: dict[str, Any],
+        *,
+        org_id: str,
+        required: tuple[str, ...],
+        optional: tuple[str, ...] = (),
+        defaults: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """``body`` completed from the current object for routes that only accept a WHOLE
+        object on ``PUT`` (blueprints need ``title``, folders ``name``, groups ``name``,
+        ``members``, ``guests``): when a ``required`` field is missing, ``GET`` the object once
+        and copy it (and any missing ``optional`` field the object has a value for) into the
+        body, as the official SDK does; ``defaults`` stand in for a required field the object
+        has no value for (a group's ``members``: ``[]``). Read-then-write, not atomic: a
+        change someone makes between the two requests to a back-filled field is overwritten
+        with what was read."""
+        missing = [k for k in required if k not in body]
+        if not missing:
+            return body
+        current = await self._get_item(path, org_id=org_id)
+        if not isinstance(current, dict):
+            raise TallyfyError(
+                f"GET {path}: expected an object to complete the update from", method="GET",
+                path=path, org_id=org_id,
+            )  # fmt: skip
+        filled: dict[str, Any] = {}
+        for key in missing:
+            if current.get(key) is None and defaults and key in defaults:
+                filled[key] = defaults[key]
+                continue
+            if current.get(key) is None:
+                raise TallyfyError(
+                    f"GET {path}: the current object has no {key!r} to send back, and the "
+                    f"update requires it; pass {key}= explicitly",
+                    method="GET", path=path, org_id=org_id,
+                )  # fmt: skip
+            filled[key] = current[key]
+        for key in optional:
+            if key not in body and current.get(key) is not None:
+                filled[key] = current[key]
+        return filled | body
 
     async def _write_item(
         self,

@@ -11,9 +11,10 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
+from .._errors import TallyfyError
 from .._ids import segment
 from .._pagination import AsyncPager
-from .._types import Blueprint, FormField, KickoffField, Step
+from .._types import Blueprint, BlueprintFormFields, KickoffField, Step
 from ._base import Resource
 from ._writes import body_of, org_path, with_param
 
@@ -72,16 +73,25 @@ class Blueprints(Resource):
             item_type=Step,
         )
 
-    def form_fields(
-        self, org_id: str, checklist_id: str, *, limit: int | None = None
-    ) -> AsyncPager[FormField]:
-        """The blueprint's form fields (``GET .../checklists/{id}/form-fields``)."""
-        return self._pager(
-            f"{self._path(org_id, checklist_id)}/form-fields",
-            org_id=org_id,
-            limit=limit,
-            item_type=FormField,
-        )
+    async def form_fields(self, org_id: str, checklist_id: str) -> BlueprintFormFields:
+        """The blueprint's form fields (``GET .../checklists/{id}/form-fields``): ONE object,
+        ``{"id", "title", "form_fields": [step fields], "ko_form_fields": [kick-off
+        fields]}``, not a list (api-v2 ``ChecklistsControllerNew@getFormFields`` "responds with
+        a single item", official SDK, tallyfy/sdk#50). An answer without both lists is an
+        error rather than a silently empty result."""
+        path = f"{self._path(org_id, checklist_id)}/form-fields"
+        data = await self._get_item(path, org_id=org_id)
+        if not isinstance(data, dict) or not all(
+            isinstance(data.get(key), list) for key in ("form_fields", "ko_form_fields")
+        ):
+            raise TallyfyError(
+                f"GET {path}: expected an object with 'form_fields' and 'ko_form_fields' lists",
+                method="GET",
+                path=path,
+                org_id=org_id,
+            )
+        result: BlueprintFormFields = data  # type: ignore[assignment]
+        return result
 
     async def create(
         self, org_id: str, *, title: str, type: str = "procedure", **fields: Any
@@ -94,11 +104,36 @@ class Blueprints(Resource):
         return result
 
     async def update(self, org_id: str, checklist_id: str, **fields: Any) -> Blueprint:
-        """``PUT .../checklists/{id}`` (``title``, ``summary``, ``folder_id``, ...). Sets
-        values, so a repeat is harmless: retried like a read."""
+        """``PUT .../checklists/{id}`` (``title``, ``summary``, ``folder_id``, ...).
+
+        The API requires ``title`` on every update (DOCS update-template; official SDK and
+        N8N), so without ``title=`` the blueprint is read first (``GET``) and its current title
+        sent back with your fields, as the official SDK does. Read-then-write, not atomic: a
+        rename made by someone else between the two requests is undone. Sets values, so a
+        repeat is harmless: retried like a read.
+        """
         path = self._path(org_id, checklist_id)
+        body = await self._backfilled(path, body_of(fields), org_id=org_id, required=("title",))
         result: Blueprint = await self._write_item(
-            "PUT", path, org_id=org_id, json=body_of(fields), idempotent=True
+            "PUT", path, org_id=org_id, json=body, idempotent=True
+        )
+        return result
+
+    async def move_to_folder(
+        self, org_id: str, checklist_id: str, folder_id: str | None
+    ) -> Blueprint:
+        """File a blueprint in a folder (``None``: out of any folder). Blueprints are not
+        folder objects (``folders.add_object`` takes only ``Run``/``Task``: api-v2
+        ``FolderObjectRequest``); the API files them with ``PUT .../checklists/{id}``
+        ``{title, folder_id}`` (official SDK, N8N), which is what this sends, reading the title
+        first (see ``update``)."""
+        folder = None if folder_id is None else segment(folder_id, name="folder_id")
+        path = self._path(org_id, checklist_id)
+        body = await self._backfilled(
+            path, {"folder_id": folder}, org_id=org_id, required=("title",)
+        )
+        result: Blueprint = await self._write_item(
+            "PUT", path, org_id=org_id, json=body, idempotent=True
         )
         return result
 

@@ -15,7 +15,7 @@ from typing import Any
 from .._errors import ValidationError
 from .._ids import segment
 from .._types import Comment
-from ._base import Resource
+from ._base import Resource, maybe_unwrap
 from ._writes import body_of, task_path
 
 __all__ = ["Comments"]
@@ -89,9 +89,32 @@ class Comments(Resource):
         )
         return result
 
-    async def resolve_problems(self, org_id: str, task_id: str, **fields: Any) -> Any:
-        """``POST .../tasks/{task}/resolved-threads``: resolve the task's open issues."""
+    async def resolve_problems(
+        self,
+        org_id: str,
+        task_id: str,
+        thread_id: str,
+        content: str = "Resolved",
+        *,
+        state: str | None = None,
+    ) -> Comment | None:
+        """Resolve one issue on a task (``POST .../tasks/{task}/resolved-threads``).
+
+        The API needs both the issue's ``thread_id`` (the ``id`` ``report_problem`` returned,
+        or a ``problem`` comment's id from ``list``) and ``content``, the resolution comment
+        (official SDK ``resolve_task_issues``; N8N: "Resolve issue requires both thread_id and
+        content"). Sent once. Returns the answer's ``data`` when the server sends one.
+        """
+        if not isinstance(content, str) or not content.strip():
+            raise ValidationError("content is required", status=0, errors={"content": ["required"]})
+        if state is not None and state not in STATES:
+            raise ValidationError(
+                f"state must be one of {sorted(STATES)}", status=0, errors={"state": ["invalid"]}
+            )
         path = f"{task_path(org_id, task_id)}/resolved-threads"
-        response = await self._core.request("POST", path, org_id=org_id, json=body_of(fields))
-        data = response.data
-        return data.get("data") if isinstance(data, dict) else data
+        body = body_of(
+            {"thread_id": segment(thread_id, name="thread_id"), "content": content, "state": state}
+        )
+        response = await self._core.request("POST", path, org_id=org_id, json=body)
+        result: Comment | None = maybe_unwrap(response.data)
+        return result

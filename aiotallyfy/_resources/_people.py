@@ -15,17 +15,23 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
-from .._errors import ValidationError
+from .._errors import TallyfyError, ValidationError
 from .._ids import segment
 from .._pagination import AsyncPager
 from .._types import Group, Guest, User
-from .._validation import email_segment, validate_email
+from .._validation import _local_error, email_segment, validate_email
 from ._base import Resource, maybe_unwrap
 from ._writes import body_of, org_path
 
-__all__ = ["Groups", "Guests", "Users"]
+__all__ = ["DEFAULT_INVITE_MESSAGE", "Groups", "Guests", "Users", "guest_id_from_link"]
 
 ROLES = frozenset({"light", "standard", "admin"})
+INVITE_NAME_MAX = 32
+INVITE_MESSAGE_MAX = 5000
+DEFAULT_INVITE_MESSAGE = (
+    "You have been invited to join our organization on Tallyfy, where we track our "
+    "processes and tasks."
+)
 
 
 def _role(role: str) -> str:
@@ -70,10 +76,26 @@ class Users(Resource):
         first_name: str,
         last_name: str,
         role: str = "standard",
-        message: str | None = None,
+        message: str = DEFAULT_INVITE_MESSAGE,
     ) -> User:
         """Invite a member (``POST .../users/invite``). Sent once; counts against Tallyfy's
-        hourly invite cap."""
+        hourly invite cap.
+
+        ``message`` is required by the API (DOCS members/invite-member, PAC), so one is always
+        sent: ``DEFAULT_INVITE_MESSAGE`` unless you pass your own (the official SDK and the
+        N8N node do the same). Names over 32 characters and messages over 5,000 are refused
+        here, before anything is sent (the API's documented limits).
+        """
+        if not isinstance(message, str) or not message.strip():
+            raise _local_error("message", "message must be a non-empty string")
+        if len(message) > INVITE_MESSAGE_MAX:
+            limit = f"message must be at most {INVITE_MESSAGE_MAX} characters"
+            raise _local_error("message", limit)
+        for field, value in (("first_name", first_name), ("last_name", last_name)):
+            if not isinstance(value, str) or not value.strip():
+                raise _local_error(field, f"{field} is required")
+            if len(value) > INVITE_NAME_MAX:
+                raise _local_error(field, f"{field} must be at most {INVITE_NAME_MAX} characters")
         path = f"{org_path(org_id)}/users/invite"
         body = body_of(
             {
@@ -140,6 +162,22 @@ class Guests(Resource):
         result: Guest = await self._get_item(path, org_id=org_id)
         return result
 
+    async def guest_id(self, org_id: str, email: str) -> str:
+        """The guest CODE that keys the guest's task list (``tasks.list_for_guest``): one
+        ``GET .../guests/{email}``, then the segment after ``/guest/`` in its ``link`` (how
+        the official SDK and the MCP server find it). A guest answer without such a link is an
+        error, not a guess."""
+        guest = await self.get(org_id, email)
+        code = guest_id_from_link(guest.get("link"))
+        if code is None:
+            raise TallyfyError(
+                f"guest {email!r} has no guest link to read its guest id from",
+                method="GET",
+                path=self._path(org_id, email),
+                org_id=org_id,
+            )
+        return code
+
     async def create(
         self,
         org_id: str,
@@ -171,7 +209,9 @@ class Guests(Resource):
         return result
 
     async def delete(self, org_id: str, email: str) -> None:
-        """``DELETE .../guests/{email}``. Not re-sent (a repeat answers 404)."""
+        """``DELETE .../guests/{email}`` → 200. Not re-sent: a repeat of an applied delete
+        answers 422 (an unknown email, DOCS guests/delete-guest), which would turn a success
+        into a failure."""
         path = self._path(org_id, email)
         await self._core.request("DELETE", path, org_id=org_id, idempotent=False)
 
@@ -222,11 +262,19 @@ class Groups(Resource):
         org_id: str,
         *,
         name: str,
-        description: str | None = None,
+        description: str,
         members: builtins.list[int] | None = None,
         guests: builtins.list[str] | None = None,
     ) -> Group:
-        """``POST .../groups`` → 201; sent once."""
+        """``POST .../groups`` → 201; sent once.
+
+        ``description`` is required and must not be empty: Tallyfy's docs mark it required
+        (the official SDK leaves it out when empty; the sources disagree), and an empty string
+        reaches the API as null, which its ``required`` rule refuses. Checked here.
+        """
+        if not isinstance(name, str) or not name.strip():
+            raise _local_error("name", "name is required")
+        _check_description(description)
         path = f"{org_path(org_id)}/groups"
         body = body_of(
             {
@@ -239,11 +287,49 @@ class Groups(Resource):
         result: Group = await self._write_item("POST", path, org_id=org_id, json=body)
         return result
 
-    async def update(self, org_id: str, group_id: str, **fields: Any) -> Group:
-        """``PUT .../groups/{id}``; sets values (``members`` replaces), retried like a read."""
+    async def update(
+        self,
+        org_id: str,
+        group_id: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        members: builtins.list[int] | None = None,
+        guests: builtins.list[str] | None = None,
+    ) -> Group:
+        """``PUT .../groups/{id}``; ``members`` and ``guests`` REPLACE the lists.
+
+        The API takes only the whole group ("The PUT endpoint requires all fields", official
+        SDK): ``name``, ``members`` and ``guests`` every time, ``description`` only as a
+        non-empty string (never null or ``""``, tallyfy/api-v2#9788). So unless you pass
+        ``name``, ``members`` and ``guests`` yourself, the group is read first (``GET``) and
+        the fields you leave out are sent back as they were. That is read-then-write, not
+        atomic: a concurrent change to a field you did not pass is overwritten. There is no
+        way to clear a description. Retried like a read (it sets values).
+        """
+        if description is not None:
+            _check_description(description)
         path = self._path(org_id, group_id)
+        given = body_of(
+            {
+                "name": name,
+                "description": description,
+                "members": members,
+                "guests": None
+                if guests is None
+                else [validate_email(g, field="guests") for g in guests],
+            }
+        )
+        body = await self._backfilled(
+            path,
+            given,
+            org_id=org_id,
+            required=("name", "members", "guests"),
+            optional=("description",),
+            defaults={"members": [], "guests": []},
+        )
         result: Group = await self._write_item(
-            "PUT", path, org_id=org_id, json=body_of(fields), idempotent=True
+            "PUT", path, org_id=org_id, json=body, idempotent=True
         )
         return result
 
@@ -252,3 +338,21 @@ class Groups(Resource):
         await self._core.request(
             "DELETE", self._path(org_id, group_id), org_id=org_id, idempotent=False
         )
+
+
+def _check_description(description: Any) -> None:
+    if not isinstance(description, str) or not description.strip():
+        raise _local_error("description", "description must be a non-empty string")
+
+
+def guest_id_from_link(link: Any) -> str | None:
+    """The guest code in a guest's ``link`` (``https://go.tallyfy.com/guest/<code>``): the
+    segment after ``guest``, as the official SDK's ``Guest._extract_guest_id`` reads it;
+    ``None`` when there is none."""
+    if not isinstance(link, str):
+        return None
+    parts = link.split("?", 1)[0].rstrip("/").split("/")
+    if "guest" not in parts:
+        return None
+    at = parts.index("guest") + 1
+    return parts[at] if at < len(parts) and parts[at] else None

@@ -18,8 +18,10 @@ from .._errors import ValidationError
 from .._ids import segment
 from .._pagination import AsyncPager
 from .._types import CompletedTask, Task
-from .._validation import email_segment, format_datetime, validate_owners, validate_timeline_map
+from .._validation import format_datetime, validate_owners, validate_timeline_map
 from ._base import Resource, maybe_unwrap
+from ._people import Guests
+from ._task_union import TaskUnion
 from ._writes import body_of, org_path, run_path, task_path, with_param
 
 __all__ = ["Tasks"]
@@ -64,7 +66,10 @@ class Tasks(Resource):
         limit: int | None = None,
         **filters: Any,
     ) -> AsyncPager[Task]:
-        """Every task of ``org_id`` (process and one-off), all pages.
+        """The tasks of ``org_id`` (process and one-off) that the route shows for
+        ``filters``, all pages. Without ``status`` that is the server's DEFAULT view, which may
+        leave out completed tasks (undocumented; ``/me/tasks``' default does): for every task
+        use ``list_every``.
 
         ``filters`` are Tallyfy's query parameters as they are named there: ``status``,
         ``owners``, ``is_oneoff``, ``q``, ``tag``, ``folder``, ``archived``, ``sort``, ...
@@ -79,6 +84,30 @@ class Tasks(Resource):
             limit=limit,
             item_type=Task,
         )
+
+    def list_every(self, org_id: str, *, with_: str | None = None, **filters: Any) -> TaskUnion:
+        """EVERY task of ``org_id`` (process and one-off, completed or not), each once.
+
+        ``list(org)`` without ``status`` returns the server's default view, and whether that
+        view includes completed tasks is not documented (``/me/tasks``' default hides them,
+        tallyfy/sdk#76). This reads the ``incomplete`` and ``complete`` views instead,
+        de-duplicated by id, and walks the default view too only when its total says it holds
+        tasks those two missed; see ``_task_union``. ``filters`` (not ``status``) apply to
+        every view. The CLI's ``tasks --org-wide`` export uses this.
+        """
+        if "status" in filters:
+            raise ValueError("list_every reads every status; use list(org, status=...)")
+        org = segment(org_id, name="org_id")
+        path = f"/organizations/{org}/tasks"
+
+        def make(status: str | None, per_page: int, limit: int | None) -> AsyncPager[Task]:
+            params: dict[str, Any] = {"status": status, "with": with_, **filters}
+            return self._pager(
+                path, org_id=org_id, params=params, per_page=per_page, limit=limit,
+                item_type=Task,
+            )  # fmt: skip
+
+        return TaskUnion(make)
 
     async def get(
         self, org_id: str, task_id: str, *, run_id: str | None = None, with_: str | None = None
@@ -142,12 +171,17 @@ class Tasks(Resource):
         org_id: str,
         user_id: int,
         *,
-        status: str | None = None,
+        status: str = "all",
         with_: str | builtins.list[str] | None = None,
         limit: int | None = None,
         **filters: Any,
     ) -> AsyncPager[Task]:
-        """A member's tasks (``GET .../users/{id}/tasks``), all pages."""
+        """A member's tasks (``GET .../users/{id}/tasks``), all pages.
+
+        ``status`` is always sent (default ``all``), as the official SDK does: ``/me/tasks``
+        is proven to read a missing ``status`` as ``active`` (tallyfy/sdk#76) and no source
+        says this sibling route does not, which would silently drop completed tasks.
+        """
         path = f"{org_path(org_id)}/users/{segment(user_id, name='user_id')}/tasks"
         params: dict[str, Any] = {"status": status, **(with_param(with_) or {}), **filters}
         return self._pager(path, org_id=org_id, params=params, limit=limit, item_type=Task)
@@ -155,20 +189,47 @@ class Tasks(Resource):
     def list_for_guest(
         self,
         org_id: str,
-        email: str,
+        guest_id: str,
         *,
-        status: str | None = None,
+        status: str = "all",
         limit: int | None = None,
         **filters: Any,
     ) -> AsyncPager[Task]:
-        """A guest's tasks (``GET .../guests/{email}/tasks``), all pages.
+        """A guest's tasks (``GET .../guests/{guest_id}/tasks``), all pages.
 
-        The MCP notes this route may ignore ``per_page`` and page by 10; the pager follows the
-        server's own page count, so every task is still read.
+        ``guest_id`` is the guest CODE at the end of the guest's ``link``
+        (``https://go.tallyfy.com/guest/<code>``), not the email: the route is keyed by it
+        (official SDK ``get_guest_tasks``, MCP ``resolve_guest_ids``, N8N). Have an email?
+        ``await client.guests.guest_id(org, email)`` or ``list_for_guest_email``.
+        ``status`` is always sent (default ``all``; see ``list_for_user``). The MCP notes this
+        route may ignore ``per_page`` and page by 10; the pager follows the server's own page
+        count, so every task is still read.
         """
-        path = f"{org_path(org_id)}/guests/{email_segment(email)}/tasks"
+        if isinstance(guest_id, str) and "@" in guest_id:
+            raise ValidationError(
+                "guest_id is the guest code from the guest's link, not an email; use "
+                "tasks.list_for_guest_email(org, email) or guests.guest_id(org, email)",
+                status=0,
+                errors={"guest_id": ["an email, not a guest code"]},
+            )
+        path = f"{org_path(org_id)}/guests/{segment(guest_id, name='guest_id')}/tasks"
         params: dict[str, Any] = {"status": status, **filters}
         return self._pager(path, org_id=org_id, params=params, limit=limit, item_type=Task)
+
+    async def list_for_guest_email(
+        self,
+        org_id: str,
+        email: str,
+        *,
+        status: str = "all",
+        limit: int | None = None,
+        **filters: Any,
+    ) -> AsyncPager[Task]:
+        """``list_for_guest`` from an email: looks the guest up first (``GET
+        .../guests/{email}``, one request, as the MCP server does) and returns the pager of
+        its tasks. ``NotFoundError`` when the email is not a guest of the org."""
+        guest_id = await Guests(self._core).guest_id(org_id, email)
+        return self.list_for_guest(org_id, guest_id, status=status, limit=limit, **filters)
 
     def list_for_run(
         self,
@@ -268,7 +329,11 @@ class Tasks(Resource):
                 "title": title,
                 "task_type": task_type,
                 "deadline": format_datetime(deadline, field="deadline"),
+                # DOCS create-task name it ``description``; the official SDK sends it as
+                # ``summary`` (the key tasks carry and updates use). Which one the create
+                # route stores is unverified, so both are sent with the same text.
                 "description": description,
+                "summary": description,
                 "started_at": started_at,
                 "tags": tags,
                 **fields,

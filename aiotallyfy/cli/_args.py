@@ -265,7 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--status",
         metavar="S",
         help="task status filter (--mine: all [default], active, completed, overdue, "
-        "due_soon, hasproblem; org-wide: as Tallyfy's API accepts, no filter by default)",
+        "due_soon, hasproblem; org-wide: as Tallyfy's API accepts; by default every "
+        "task, read as the incomplete and complete views, each task once)",
     )
     tasks.add_argument(
         "--format", choices=("jsonl", "csv"), default="jsonl", help="output format (jsonl)"

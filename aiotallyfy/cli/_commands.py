@@ -14,6 +14,8 @@ from .._client import TallyfyClient
 from .._errors import AuthenticationError, TallyfyError, ValidationError
 from .._fanout import OrgResult
 from .._ids import segment
+from .._pagination import AsyncPager
+from .._resources._task_union import TaskUnion
 from .._resources._tasks import MY_TASK_STATUSES
 from ._build import build_client
 from ._context import Context
@@ -79,12 +81,16 @@ def _check_org_ids(org_ids: Sequence[str]) -> None:
 def _source(
     client: TallyfyClient, scope: str, status: str | None, state: ExportState, org_id: str
 ) -> AsyncIterable[Any]:
+    source: AsyncPager[Any] | TaskUnion
     if scope == "mine":
-        pager = client.tasks.list_mine(org_id, status=status or "all")
+        source = client.tasks.list_mine(org_id, status=status or "all")
+    elif status:
+        source = client.tasks.list(org_id, status=status)
     else:
-        pager = client.tasks.list(org_id, status=status)
-    state.pagers[org_id] = pager
-    return pager
+        # Every task whatever the server's default view holds (see tasks.list_every).
+        source = client.tasks.list_every(org_id)
+    state.pagers[org_id] = source
+    return source
 
 
 def open_output(output: str | None) -> AtomicOutput | None:

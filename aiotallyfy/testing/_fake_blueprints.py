@@ -60,9 +60,22 @@ async def _steps(ctx: RouteContext) -> web.StreamResponse:
 
 
 async def _form_fields(ctx: RouteContext) -> web.StreamResponse:
+    """``GET .../checklists/{id}/form-fields`` answers ONE object, not a list: api-v2 routes
+    it (``routes/api.php:407``) to ``ChecklistsControllerNew@getFormFields``, which
+    "responds with a single item": ``{"data": {"id", "title", "form_fields": [...],
+    "ko_form_fields": [...]}}`` (SDK ``get_kickoff_form_fields``, tallyfy/sdk#50; the N8N
+    live test reads ``form_fields[0].id`` off the sibling run route)."""
     checklist = _checklist(ctx)
-    fields = [c for s in area_for(ctx).steps.get(checklist["id"], []) for c in s["captures"]]
-    return list_response(ctx, fields)
+    ar = area_for(ctx)
+    fields = [c for s in ar.steps.get(checklist["id"], []) for c in s["captures"]]
+    return item(
+        {
+            "id": checklist["id"],
+            "title": checklist["title"],
+            "form_fields": fields,
+            "ko_form_fields": ar.prerun.get(checklist["id"], []),
+        }
+    )
 
 
 async def _create(ctx: RouteContext) -> web.StreamResponse:
@@ -93,12 +106,24 @@ async def _create(ctx: RouteContext) -> web.StreamResponse:
 
 
 async def _update(ctx: RouteContext) -> web.StreamResponse:
+    """``PUT .../checklists/{id}``: ``title`` is required on EVERY update (DOCS
+    templates/update-template: "The ``title`` field is **required** on every update request
+    (max 250 characters)"; SDK: "GET current template to satisfy the required ``title`` field
+    in UpdateChecklistRequest"; N8N: "Title is required for blueprint updates"). This is also
+    how a blueprint is filed in a folder (``{title, folder_id}``: SDK
+    ``add_object_to_folder``, N8N), so ``folder_id`` must name a folder of the org."""
     checklist = _checklist(ctx)
     body = ctx.json_object()
-    if "title" in body and not body["title"]:
+    title = body.get("title")
+    if not isinstance(title, str) or not title.strip():
         raise validation_errors({"title": "The title field is required."})
+    if len(title) > 250:
+        raise validation_errors({"title": "The title may not be greater than 250 characters."})
     if "type" in body and body["type"] not in CHECKLIST_TYPES:
         raise validation_errors({"type": "The selected type is invalid."})
+    folder_id = body.get("folder_id")
+    if folder_id is not None and folder_id not in area_for(ctx).folders:
+        raise validation_errors({"folder_id": "The selected folder id is invalid."})
     for key in ("title", "summary", "type", "folder_id", "webhook", "starred", "is_public"):
         if key in body:
             checklist[key] = body[key]

@@ -86,17 +86,44 @@ async def _problem(ctx: RouteContext) -> web.StreamResponse:
 
 
 async def _resolve(ctx: RouteContext) -> web.StreamResponse:
+    """``POST .../tasks/{task}/resolved-threads`` resolves ONE issue: the body needs
+    ``thread_id`` (the problem comment's id) and ``content`` (the resolution comment) (SDK
+    ``resolve_task_issues(org, task, thread_id, content="Resolved")`` sends both; N8N:
+    "Resolve issue requires both thread_id and content"). A thread that is not an open
+    problem of this task is a 422. The answer is the resolution comment."""
     task_id = _task_id(ctx)
+    body = ctx.json_object()
+    errors = {}
+    if not isinstance(body.get("thread_id"), str) or not body["thread_id"]:
+        errors["thread_id"] = "The thread id field is required."
+    content = body.get("content")
+    if not isinstance(content, str) or not content.strip():
+        errors["content"] = "The content field is required."
+    if errors or not isinstance(content, str):
+        raise validation_errors(errors)
+    state = body.get("state", "open")
+    if state not in STATES:
+        raise validation_errors({"state": "The selected state is invalid."})
     ar = area_for(ctx)
-    resolved = 0
-    for comment in ar.threads.get(task_id, []):
-        if comment["label"] == "problem" and comment["state"] == "open":
-            comment["state"] = "collapsed"
-            comment["label"] = "resolve"
-            resolved += 1
+    thread = ar.threads.get(task_id, [])
+    problem = next(
+        (
+            c
+            for c in thread
+            if c["id"] == body["thread_id"] and c["label"] == "problem" and c["state"] == "open"
+        ),
+        None,
+    )
+    if problem is None:
+        raise validation_errors({"thread_id": "The selected thread id is invalid."})
+    problem["state"] = "collapsed"
+    resolution = ar.new_comment(task_id, content, "resolve", state, now=ctx.now_iso())
+    resolution["resolve_id"] = problem["id"]
+    problem["resolve_id"] = resolution["id"]
     st = ctx.org_state
-    overlay_task(st, st.id_index[task_id], {"problem": False})
-    return item({"task_id": task_id, "resolved": resolved})
+    still_open = any(c["label"] == "problem" and c["state"] == "open" for c in thread)
+    overlay_task(st, st.id_index[task_id], {"problem": still_open})
+    return item(resolution)
 
 
 def register_comment_routes(router: Router) -> None:

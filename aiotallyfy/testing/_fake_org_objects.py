@@ -19,7 +19,10 @@ from ._fake_server import RouteContext, Router, not_found
 
 __all__ = ["register_org_object_routes"]
 
-SUBJECT_TYPES = frozenset({"Run", "Checklist", "Task"})
+SUBJECT_TYPES = frozenset({"Run", "Task"})
+"""api-v2 ``FolderObjectRequest``: ``'subject_type' => 'required|string|in:Run,Task|...'``
+(quoted by the SDK's ``add_object_to_folder``): a blueprint is not a folder object; it is
+filed with ``PUT .../checklists/{id}`` ``{title, folder_id}``."""
 
 
 def _tag(ctx: RouteContext) -> dict[str, Any]:
@@ -58,10 +61,13 @@ async def _create_tag(ctx: RouteContext) -> web.StreamResponse:
 
 
 async def _update_tag(ctx: RouteContext) -> web.StreamResponse:
+    """``PUT .../tags/{id}``: DOCS tags/update-tag mark ``title`` "Required: Yes"; the SDK
+    allows a colour-only update. The sources disagree, so the stricter rule holds here:
+    ``title`` on every update."""
     tag = _tag(ctx)
     body = ctx.json_object()
-    if "title" in body:
-        _check_title(body)
+    require_fields(body, "title")
+    _check_title(body)
     for key in ("title", "color"):
         if key in body:
             tag[key] = body[key]
@@ -69,7 +75,9 @@ async def _update_tag(ctx: RouteContext) -> web.StreamResponse:
 
 
 async def _delete_tag(ctx: RouteContext) -> web.StreamResponse:
-    del area_for(ctx).tags[_tag(ctx)["id"]]
+    """``DELETE .../tags/{id}`` answers 204, also for a tag that is already gone (DOCS
+    tags/archive-tag): a repeat is harmless."""
+    area_for(ctx).tags.pop(ctx.params["tag"], None)
     return no_content()
 
 
@@ -80,8 +88,23 @@ def _folder(ctx: RouteContext) -> dict[str, Any]:
     return folder
 
 
+FOLDER_TYPES = frozenset({"checklist", "run"})
+
+
 async def _folders(ctx: RouteContext) -> web.StreamResponse:
-    return list_response(ctx, list(area_for(ctx).folders.values()), q_fields=("name",))
+    """``GET .../folders?folder_type=checklist|run``: both official clients always send
+    ``folder_type`` (SDK ``get_folders``, default ``checklist``, ``run`` for process folders;
+    N8N "Template Folders"/"Process Folders"), and each type is its own tree. What the real
+    server does without it is unverified: this fake then lists both trees."""
+    folder_type = ctx.query.get("folder_type")
+    if folder_type is not None and folder_type not in FOLDER_TYPES:
+        raise validation_errors({"folder_type": "The selected folder type is invalid."})
+    rows = [
+        f
+        for f in area_for(ctx).folders.values()
+        if folder_type is None or f.get("folder_type", "checklist") == folder_type
+    ]
+    return list_response(ctx, rows, q_fields=("name",))
 
 
 async def _get_folder(ctx: RouteContext) -> web.StreamResponse:
@@ -95,16 +118,23 @@ async def _create_folder(ctx: RouteContext) -> web.StreamResponse:
     parent = body.get("parent_id")
     if parent is not None and parent not in ar.folders:
         raise validation_errors({"parent_id": "The selected parent id is invalid."})
-    folder = ar.add_folders(1)[0]
+    folder_type = body.get("folder_type", "checklist")
+    if folder_type not in FOLDER_TYPES:
+        raise validation_errors({"folder_type": "The selected folder type is invalid."})
+    folder = ar.add_folders(1, folder_type=folder_type)[0]
     folder.update({"name": body["name"], "parent_id": parent, "created_at": ctx.now_iso()})
     return created(folder)
 
 
 async def _update_folder(ctx: RouteContext) -> web.StreamResponse:
+    """``PUT .../folders/{id}``: "api-v2 UpdateFolderRequest requires 'name' on every PUT
+    (plain 'required', no 'sometimes')" (SDK ``update_folder``, which back-fills it)."""
     folder = _folder(ctx)
     body = ctx.json_object()
-    if "name" in body and not body["name"]:
-        raise validation_errors({"name": "The name field is required."})
+    require_fields(body, "name")
+    parent = body.get("parent_id")
+    if parent is not None and (parent not in area_for(ctx).folders or parent == folder["id"]):
+        raise validation_errors({"parent_id": "The selected parent id is invalid."})
     for key in ("name", "parent_id"):
         if key in body:
             folder[key] = body[key]
@@ -118,6 +148,9 @@ async def _delete_folder(ctx: RouteContext) -> web.StreamResponse:
 
 
 async def _add_object(ctx: RouteContext) -> web.StreamResponse:
+    """``POST .../folders/add-object`` → the ``folder_objects`` row, Fractal-wrapped, with an
+    INTEGER ``id`` (SDK ``_parse_folder_object``: ``respondWithItem``); ``subject_type`` only
+    ``Run`` or ``Task`` (see ``SUBJECT_TYPES``)."""
     body = ctx.json_object()
     require_fields(body, "folder_id", "subject_id", "subject_type")
     ar = area_for(ctx)
@@ -125,19 +158,35 @@ async def _add_object(ctx: RouteContext) -> web.StreamResponse:
         raise validation_errors({"folder_id": "The selected folder id is invalid."})
     if body["subject_type"] not in SUBJECT_TYPES:
         raise validation_errors({"subject_type": "The selected subject type is invalid."})
+    relation_id = 1 + max((int(k) for k in ar.folder_objects), default=9000)
     relation = {
-        "id": f"{ar.rng.getrandbits(128):032x}",
+        "id": relation_id,
         "folder_id": body["folder_id"],
         "subject_id": body["subject_id"],
         "subject_type": body["subject_type"],
     }
-    ar.folder_objects[relation["id"]] = relation
+    ar.folder_objects[str(relation_id)] = relation
     return created(relation)
 
 
+def _intval(text: str) -> int:
+    """PHP's ``intval`` on a path segment: the leading digits, else 0."""
+    digits = ""
+    for ch in text:
+        if not ch.isdigit():
+            break
+        digits += ch
+    return int(digits) if digits else 0
+
+
 async def _remove_object(ctx: RouteContext) -> web.StreamResponse:
+    """``DELETE .../folders-objects/{id}``: ``FolderObjectsController::destroy`` does
+    ``removeFromFolder(intval($id))`` (SDK ``remove_object_from_folder``), so a hex id
+    becomes 0, targets no row, and (per the SDK) the call still reports success: that trap
+    is reproduced for id 0; another unknown id answers 404."""
     ar = area_for(ctx)
-    if ar.folder_objects.pop(ctx.params["relation"], None) is None:
+    relation_id = _intval(ctx.params["relation"])
+    if ar.folder_objects.pop(str(relation_id), None) is None and relation_id != 0:
         raise not_found()
     return no_content()
 

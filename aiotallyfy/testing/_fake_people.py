@@ -53,11 +53,30 @@ async def _user(ctx: RouteContext) -> web.StreamResponse:
     return item(_member(ctx))
 
 
+NAME_MAX = 32
+MESSAGE_MAX = 5000
+
+
 async def _invite(ctx: RouteContext) -> web.StreamResponse:
+    """``POST .../users/invite``: ``message`` is required (DOCS members/invite-member:
+    "``message`` | string | Yes | ... (max 5000 characters)"; PAC
+    ``Invite_User_To_Organization`` ``required: [email, first_name, last_name, message,
+    role]``; the SDK and N8N always send one) and first/last names are at most 32
+    characters (DOCS)."""
     body = ctx.json_object()
-    require_fields(body, "email", "first_name", "last_name", "role")
+    require_fields(body, "email", "first_name", "last_name", "role", "message")
     if not EMAIL.match(str(body["email"])):
         raise validation_errors({"email": "The email must be a valid email address."})
+    for key in ("first_name", "last_name"):
+        if not isinstance(body[key], str) or len(body[key]) > NAME_MAX:
+            label = key.replace("_", " ")
+            raise validation_errors(
+                {key: f"The {label} may not be greater than {NAME_MAX} characters."}
+            )
+    if not isinstance(body["message"], str) or len(body["message"]) > MESSAGE_MAX:
+        raise validation_errors(
+            {"message": f"The message may not be greater than {MESSAGE_MAX} characters."}
+        )
     if body["role"] not in ROLES:
         raise validation_errors({"role": "The selected role is invalid."})
     if any(m["email"].lower() == str(body["email"]).lower() for m in ctx.org_state.members):
@@ -157,9 +176,13 @@ async def _update_guest(ctx: RouteContext) -> web.StreamResponse:
 
 
 async def _delete_guest(ctx: RouteContext) -> web.StreamResponse:
-    guest = _guest(ctx)
+    """``DELETE .../guests/{email}`` answers 200 with the guest; an unknown email is a 422,
+    not a 404 (DOCS guests/delete-guest)."""
+    guest = area_for(ctx).guests.get(ctx.params["email"].lower())
+    if guest is None:
+        raise validation_errors({"email": "The selected email is invalid."})
     del area_for(ctx).guests[guest["email"].lower()]
-    return no_content()
+    return item(guest)
 
 
 async def _disable_guest(ctx: RouteContext) -> web.StreamResponse:
@@ -203,6 +226,13 @@ def _check_group(ctx: RouteContext, body: dict[str, Any]) -> None:
     guests = body.get("guests", [])
     if not isinstance(guests, list) or any(not EMAIL.match(str(g)) for g in guests):
         raise validation_errors({"guests": "The guests must be valid emails."})
+    if "description" in body:
+        # ``sometimes|required|string`` (SDK ``update_group``, tallyfy/sdk#54,
+        # tallyfy/api-v2#9788): a present key must hold a non-empty string; Laravel's
+        # ConvertEmptyStringsToNull turns "" into null, which ``required`` rejects.
+        description = body["description"]
+        if not isinstance(description, str) or not description.strip():
+            raise validation_errors({"description": "The description field is required."})
 
 
 async def _groups(ctx: RouteContext) -> web.StreamResponse:
@@ -214,8 +244,11 @@ async def _get_group(ctx: RouteContext) -> web.StreamResponse:
 
 
 async def _create_group(ctx: RouteContext) -> web.StreamResponse:
+    """``POST .../groups``: DOCS groups/create-group mark ``description`` "Required: Yes";
+    the SDK leaves it out when empty. The sources disagree, so this fake refuses the stricter
+    way: ``name`` and a non-empty ``description`` are required."""
     body = ctx.json_object()
-    require_fields(body, "name")
+    require_fields(body, "name", "description")
     _check_group(ctx, body)
     group = area_for(ctx).add_groups(1)[0]
     group.update(
@@ -232,10 +265,16 @@ async def _create_group(ctx: RouteContext) -> web.StreamResponse:
 
 
 async def _update_group(ctx: RouteContext) -> web.StreamResponse:
+    """``PUT .../groups/{id}`` takes the WHOLE group: "The PUT endpoint requires all fields"
+    (SDK ``update_group``, which GETs and merges), i.e. ``name``, ``members`` and ``guests``
+    every time (empty lists allowed: the SDK sends ``[]``), and ``description`` only as a
+    non-empty string (``sometimes|required|string``; DOCS update-group: "Required")."""
     group = _group(ctx)
     body = ctx.json_object()
-    if "name" in body and not body["name"]:
-        raise validation_errors({"name": "The name field is required."})
+    require_fields(body, "name")
+    missing = {k: f"The {k} field must be present." for k in ("members", "guests") if k not in body}
+    if missing:
+        raise validation_errors(missing)
     _check_group(ctx, body)
     for key in ("name", "description", "members", "guests"):
         if key in body:

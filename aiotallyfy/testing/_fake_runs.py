@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ._fake_common import area_for, created, item, list_response, no_content, validation_errors
+from ._fake_common import area_for, created, item, list_response, validation_errors
 from ._fake_data import COMPLETED, IN_PROGRESS, NOT_STARTED
 from ._fake_server import RouteContext, Router, not_found, paginated_response
 from ._fake_store import append_task, parse_api_date
@@ -188,9 +188,11 @@ async def _activate_run(ctx: RouteContext) -> web.StreamResponse:
 
 
 async def _delete_run(ctx: RouteContext) -> web.StreamResponse:
+    """``DELETE .../runs/{run}/delete`` answers 200 with an EMPTY body (DOCS
+    processes/delete-process), not 204."""
     _, run = _run(ctx)
     area_for(ctx).deleted_runs.add(run["id"])
-    return no_content()
+    return web.Response(status=200)
 
 
 RUN_TASK_STATUSES = frozenset(

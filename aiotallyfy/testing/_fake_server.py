@@ -443,7 +443,9 @@ def _task_list(ctx: RouteContext, *, mine: bool) -> web.Response:
         status: str | None = raw_status or "active"  # the server's default (tallyfy/sdk#76)
         allowed = ME_TASK_STATUSES
     else:
-        status = raw_status or None
+        # No source says what /tasks does without ``status``: serve either reading
+        # (``FakeTallyfy(org_tasks_default_status=...)``) so clients are tested under both.
+        status = raw_status or ctx.fake.org_tasks_default_status
         allowed = ORG_TASK_STATUSES
     if status is not None and status not in allowed:
         raise validation_error("status", "The selected status is invalid.")
@@ -681,9 +683,18 @@ class FakeTallyfy:
         data: FakeData | None = None,
         extra_routes: Iterable[Callable[[Router], None]] = (),
         record_requests: bool = True,
+        org_tasks_default_status: Literal["all", "active"] | None = None,
     ) -> None:
         if rate_limit_scope not in ("token", "org"):
             raise ValueError("rate_limit_scope must be 'token' or 'org'")
+        if org_tasks_default_status not in (None, "all", "active"):
+            raise ValueError("org_tasks_default_status must be None, 'all' or 'active'")
+        self.org_tasks_default_status: str | None = (
+            None if org_tasks_default_status == "all" else org_tasks_default_status
+        )
+        """What ``GET /organizations/{org}/tasks`` does without ``status``: every task
+        (``None``/``"all"``, the default) or, like ``/me/tasks`` (tallyfy/sdk#76), only
+        ``active`` ones. No source settles which the real route does."""
         if latency < 0:
             raise ValueError("latency must be >= 0")
         self.data: FakeData = data or FakeData(

@@ -35,6 +35,7 @@ __all__ = [
     "append_task",
     "area",
     "area_of",
+    "guest_code_of",
     "parse_api_date",
     "step_id_for",
 ]
@@ -242,11 +243,25 @@ class Area:
             "last_name": last,
             "status": "active",
             "details": {"company_name": None, "phone_1": None},
-            "link": f"https://go.tallyfy.com/guest/{_hex32(self.rng)[:16]}",
+            "link": f"https://go.tallyfy.com/guest/{self._guest_code()}",
             "created_at": _iso(self.data.now - 86400),
         }
         self.guests[email.lower()] = guest
         return guest
+
+    def _guest_code(self) -> str:
+        """A guest code as Tallyfy puts it at the end of a guest's ``link`` (MCP's example:
+        ``MITxZa1z2f5d81bb53f1da7c7fa95a2cfec5cbc2``, 8 letters/digits then 32 hex); the
+        guest-tasks route is keyed by it, not by the email."""
+        alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+        return "".join(self.rng.choice(alnum) for _ in range(8)) + _hex32(self.rng)
+
+    def guest_by_code(self, code: str) -> dict[str, Any] | None:
+        """The guest whose ``link`` ends in ``/guest/{code}``, or ``None``."""
+        for guest in self.guests.values():
+            if guest_code_of(guest) == code:
+                return guest
+        return None
 
     def add_groups(self, n: int) -> list[dict[str, Any]]:
         made = []
@@ -284,7 +299,8 @@ class Area:
             made.append(tag)
         return made
 
-    def add_folders(self, n: int) -> list[dict[str, Any]]:
+    def add_folders(self, n: int, *, folder_type: str = "checklist") -> list[dict[str, Any]]:
+        """``n`` folders of one tree: ``checklist`` (blueprint folders) or ``run``."""
         made = []
         for _ in range(n):
             k = len(self.folders) + 1
@@ -292,6 +308,7 @@ class Area:
             folder = {
                 "id": fid,
                 "name": f"Folder {k:03d}",
+                "folder_type": folder_type,
                 "parent_id": None,
                 "created_at": _iso(self.data.now - 86400 * k),
                 "last_updated": _iso(self.data.now - 3600 * k),
@@ -464,6 +481,15 @@ def set_owners(data: FakeData, st: OrgState, i: int, owners: dict[str, list[Any]
 def overlay_task(st: OrgState, i: int, fields: dict[str, Any]) -> None:
     st.overlay.setdefault(i, {}).update(fields)
     st._json_cache.pop(i, None)
+
+
+def guest_code_of(guest: dict[str, Any]) -> str | None:
+    """The path segment after ``/guest/`` in the guest's ``link`` (how the official SDK's
+    ``Guest._extract_guest_id`` reads it)."""
+    parts = str(guest.get("link") or "").rstrip("/").split("/")
+    if "guest" in parts and parts.index("guest") + 1 < len(parts):
+        return parts[parts.index("guest") + 1]
+    return None
 
 
 def area(data: FakeData, st: OrgState) -> Area:
