@@ -3,6 +3,7 @@
 from ._auth import CallableTokenProvider, IssuedToken, PerOrgTokens, StaticToken, TokenProvider
 from ._client import TallyfyClient
 from ._clock import Clock, LoopClock
+from ._design_types import Activity, Automation, Capture, RunFormFields, TagAssociation
 from ._errors import (
     APIStatusError,
     AuthenticationError,
@@ -62,12 +63,15 @@ __all__ = [
     "DEFAULT_TOKEN_URL",
     "SUPPORT_DOC_ORG_RATE_LIMITS",
     "APIStatusError",
+    "Activity",
     "Admission",
     "AsyncPager",
     "AuthenticationError",
+    "Automation",
     "BadRequestError",
     "Blueprint",
     "CallableTokenProvider",
+    "Capture",
     "ClientCredentialsGrant",
     "ClientStats",
     "Clock",
@@ -101,6 +105,7 @@ __all__ = [
     "Response",
     "RetryPolicy",
     "Run",
+    "RunFormFields",
     "RunProgress",
     "SearchHit",
     "SearchResults",
@@ -109,6 +114,7 @@ __all__ = [
     "StaticToken",
     "Step",
     "Tag",
+    "TagAssociation",
     "TallyfyClient",
     "TallyfyError",
     "Task",
