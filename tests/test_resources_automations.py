@@ -147,11 +147,11 @@ async def test_repeat_safety(fake: FakeTallyfy, client: TallyfyClient) -> None:
         )
     assert fake.count("POST", "/automated-actions") == 1
     rule = (await client.automations.list(o, cid))[0]
-    fake.inject("reset_after_apply", method="PUT", path_contains="/automated-actions")
+    fake.inject("malformed_json", method="PUT", path_contains="/automated-actions")
     await client.automations.update(
         o, cid, rule["id"], automated_alias="r2", conditions=conditions, then_actions=actions
     )
-    assert fake.count("PUT", "/automated-actions") == 2
+    assert (fake.count("PUT", "/automated-actions"), client.stats.retries) == (2, 1)
     assert [r["automated_alias"] for r in await client.automations.list(o, cid)] == ["r2"]
     tag = next(iter(area_of(fake, o).tags))
     fake.inject("reset_after_apply", method="POST", path_contains="/checklists/tags")

@@ -101,15 +101,21 @@ async def test_permanent_delete_is_admin_only(fake: FakeTallyfy, client: Tallyfy
 
 async def test_repeat_safety(fake: FakeTallyfy, client: TallyfyClient) -> None:
     cid = first_checklist(fake)
-    # publish and restore set state: re-sent after the answer is lost
-    fake.inject("reset_after_apply", method="PUT", path_contains="/publish")
+    # publish sets state: re-sent by our retry layer after the answer is lost ("malformed_json"
+    # truncates the body of an applied request; aiohttp never re-sends on that by itself)
+    fake.inject("malformed_json", method="PUT", path_contains="/publish")
     await client.blueprints.publish(org(fake), cid)
-    assert fake.count("PUT", "/publish") == 2
+    assert (fake.count("PUT", "/publish"), client.stats.retries) == (2, 1)
     # clone and the permanent delete are not: OutcomeUnknownError after one request
     fake.inject("reset_after_apply", method="POST", path_contains="/clone")
     with pytest.raises(OutcomeUnknownError):
         await client.blueprints.clone(org(fake), cid)
     assert fake.count("POST", "/clone") == 1
+    await client.blueprints.archive(org(fake), cid)
+    fake.inject("malformed_json", method="DELETE", path_contains="/delete")
+    with pytest.raises(OutcomeUnknownError):
+        await client.blueprints.delete(org(fake), cid)
+    assert (fake.count("DELETE", "/delete"), client.stats.retries) == (1, 1)
 
 
 @pytest.mark.xfail(

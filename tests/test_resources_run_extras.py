@@ -142,7 +142,11 @@ async def test_guest_form_value(fake: FakeTallyfy, client: TallyfyClient) -> Non
     await client.tasks.update(
         o, task["id"], run["id"], owners={"users": [fake.data.me_id], "guests": [guest]}
     )
+    # create-or-update on the server, so marked idempotent: re-sent after a lost answer
+    fake.inject("reset_after_apply", method="POST", path_contains="/form-field/value")
     await client.form_values.set_as_guest(o, guest, value_id, "from guest")
+    assert fake.count("POST", "/form-field/value", status=200) == 1
+    assert fake.count("POST", "/form-field/value", fault="reset_after_apply") == 1
     assert (await client.tasks.get(o, task["id"]))["taskdata"] == {notes_id: "from guest"}
     posted = [r for r in fake.requests if r.path.endswith("/form-field/value")]
     assert posted[-1].raw_path.endswith(f"/guests/{guest.replace('@', '%40').replace('+', '%2B')}"
@@ -192,9 +196,9 @@ async def test_repeat_safety(fake: FakeTallyfy, client: TallyfyClient) -> None:
         for f in (await client.form_values.for_run(o, run["id"]))["ko_form_fields"]
         if f["value"] is not None
     )
-    fake.inject("reset_after_apply", method="PUT", path_contains="/form-field/value")
+    fake.inject("malformed_json", method="PUT", path_contains="/form-field/value")
     await client.form_values.set(o, value_id, "Kim 2")
-    assert fake.count("PUT", "/form-field/value") == 2
+    assert (fake.count("PUT", "/form-field/value"), client.stats.retries) == (2, 2)
     # complete-prerun, task clone and bot comments are sent once
     task_id = fake.data.task_ids(o)[0]
     for path, call in (

@@ -213,9 +213,20 @@ async def test_repeat_safety(fake: FakeTallyfy, client: TallyfyClient) -> None:
     o, cid = org(fake), checklist(fake)
     step = area_of(fake, o).steps[cid][0]
     # reorder and update set values: re-sent after a lost answer, same end state
-    fake.inject("reset_after_apply", method="PUT", path_contains="/reorder")
+    fake.inject("malformed_json", method="PUT", path_contains="/reorder")
     assert (await client.steps.reorder(o, cid, step["id"], 3))["position"] == 3
-    assert fake.count("PUT", "/reorder") == 2
+    assert (fake.count("PUT", "/reorder"), client.stats.retries) == (2, 1)
+    # a move and a step delete are not: after them a repeat would answer 404
+    second = area_of(fake, o).steps[cid][1]["id"]
+    capture = step["captures"][0]["id"]
+    fake.inject("malformed_json", method="PUT", path_contains="/move-out")
+    with pytest.raises(OutcomeUnknownError):
+        await client.captures.move(o, cid, step["id"], capture, to_step_id=second)
+    # (a 204 has no body to truncate: an answer that never comes stands in for the lost one)
+    fake.inject("hang", method="DELETE", path_contains="/steps/", hang_seconds=120)
+    with pytest.raises(OutcomeUnknownError):
+        await client.steps.delete(o, cid, second)
+    assert (fake.count("PUT", "/move-out"), fake.count("DELETE"), client.stats.retries) == (1, 1, 1)
     # step and capture creation and step clone are POSTs: never re-sent
     for call in (
         lambda: client.steps.create(o, cid, title="Once"),
