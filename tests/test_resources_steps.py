@@ -207,6 +207,9 @@ async def test_archived_blueprint_hides_its_steps(fake: FakeTallyfy, client: Tal
         await client.steps.get(o, cid, step)
     with pytest.raises(NotFoundError):
         await client.steps.create(o, cid, title="Late")
+    with pytest.raises(NotFoundError) as other_org:  # an org the user is not in
+        await client.steps.get("f" * 32, cid, step)
+    assert other_org.value.code == "RESOURCE_NOT_FOUND"
 
 
 async def test_repeat_safety(fake: FakeTallyfy, client: TallyfyClient) -> None:
