@@ -3,6 +3,7 @@
 from ._auth import CallableTokenProvider, IssuedToken, PerOrgTokens, StaticToken, TokenProvider
 from ._client import TallyfyClient
 from ._clock import Clock, LoopClock
+from ._design_types import Activity, Automation, Capture, RunFormFields, TagAssociation
 from ._errors import (
     APIStatusError,
     AuthenticationError,
@@ -63,13 +64,16 @@ __all__ = [
     "DEFAULT_TOKEN_URL",
     "SUPPORT_DOC_ORG_RATE_LIMITS",
     "APIStatusError",
+    "Activity",
     "Admission",
     "AsyncPager",
     "AuthenticationError",
+    "Automation",
     "BadRequestError",
     "Blueprint",
     "BlueprintFormFields",
     "CallableTokenProvider",
+    "Capture",
     "ClientCredentialsGrant",
     "ClientStats",
     "Clock",
@@ -103,6 +107,7 @@ __all__ = [
     "Response",
     "RetryPolicy",
     "Run",
+    "RunFormFields",
     "RunProgress",
     "SearchHit",
     "SearchResults",
@@ -111,6 +116,7 @@ __all__ = [
     "StaticToken",
     "Step",
     "Tag",
+    "TagAssociation",
     "TallyfyClient",
     "TallyfyError",
     "Task",

@@ -15,14 +15,19 @@ from ._fanout import FanOutStream, OrgResult, fan_out, fan_out_stream
 from ._http import ClientStats, HTTPCore, Response
 from ._limits import DEFAULT_TOKEN_RATE_LIMITS, LocalRateLimiter, RateLimit, RateLimiter
 from ._resources import (
+    Automations,
     Blueprints,
+    Captures,
     Comments,
     Folders,
+    FormValues,
     Groups,
     Guests,
     Organizations,
     Runs,
     SearchResults,
+    Steps,
+    TagAssociations,
     Tags,
     Tasks,
     Users,
@@ -158,6 +163,12 @@ class TallyfyClient:
         self.tags = Tags(self._core)
         self.folders = Folders(self._core)
         self.comments = Comments(self._core)
+        # blueprint design and process values (issue 10, part 3a)
+        self.steps = Steps(self._core)
+        self.captures = Captures(self._core)
+        self.form_values = FormValues(self._core)
+        self.automations = Automations(self._core)
+        self.tag_associations = TagAssociations(self._core)
         self._closed = False
 
     def __repr__(self) -> str:

@@ -15,13 +15,13 @@ from .._errors import TallyfyError
 from .._ids import segment
 from .._pagination import AsyncPager
 from .._types import Blueprint, BlueprintFormFields, KickoffField, Step
-from ._base import Resource
+from ._blueprint_lifecycle import BlueprintLifecycle
 from ._writes import body_of, org_path, with_param
 
 __all__ = ["Blueprints"]
 
 
-class Blueprints(Resource):
+class Blueprints(BlueprintLifecycle):
     __slots__ = ()
 
     def _path(self, org_id: str, checklist_id: str) -> str:

@@ -18,7 +18,8 @@ from .._ids import segment
 from .._pagination import AsyncPager
 from .._types import Run, Task
 from .._validation import format_datetime, validate_owners, validate_timeline_map
-from ._base import Resource, maybe_unwrap
+from ._base import maybe_unwrap
+from ._run_extras import RunExtras
 from ._tasks import Tasks
 from ._writes import body_of, org_path, run_path, with_param
 
@@ -63,7 +64,7 @@ def _task_overrides(tasks: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-class Runs(Resource):
+class Runs(RunExtras):
     __slots__ = ()
 
     def list(

@@ -19,8 +19,9 @@ from .._ids import segment
 from .._pagination import AsyncPager
 from .._types import CompletedTask, Task
 from .._validation import format_datetime, validate_owners, validate_timeline_map
-from ._base import Resource, maybe_unwrap
+from ._base import maybe_unwrap
 from ._people import Guests
+from ._task_extras import TaskExtras
 from ._task_union import TaskUnion
 from ._writes import body_of, org_path, run_path, task_path, with_param
 
@@ -30,7 +31,7 @@ MY_TASK_STATUSES = frozenset({"all", "active", "completed", "overdue", "due_soon
 TASK_TYPES = frozenset({"task", "approval", "expiring", "email", "expiring_email"})
 
 
-class Tasks(Resource):
+class Tasks(TaskExtras):
     __slots__ = ()
 
     def list_mine(
