@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import pickle
-import shutil
 import socket
 import ssl
-import subprocess
 import traceback
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _hostile import self_signed_cert, server_context
 from aiohttp import web
 
 from aiotallyfy import (
@@ -138,27 +137,7 @@ def test_plain_http_to_a_non_loopback_host_is_refused() -> None:
 # ----------------------------------------------------------------------------- TLS
 @pytest.fixture(scope="module")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A throwaway self-signed certificate for 127.0.0.1 (needs the openssl CLI)."""
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command is not available")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-            "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key), "-out", str(cert),
-            "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return cert, key
-
-
-def server_context(cert: Path, key: Path) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(cert, key)
-    return ctx
+    return self_signed_cert(tmp_path_factory.mktemp("tls"))
 
 
 async def test_tls_is_verified_by_default_and_a_custom_context_is_used(
