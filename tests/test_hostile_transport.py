@@ -53,6 +53,11 @@ def ok(request: web.Request, body: bytes) -> web.Response:
     return web.json_response({"data": {"method": request.method, "body": body.decode()}})
 
 
+async def ok_handler(request: web.Request) -> web.StreamResponse:
+    """What a second origin answers: it must never be asked anything."""
+    return ok(request, await request.read())
+
+
 # ----------------------------------------------------------------------------- redirects
 def locations(server: str, other: str) -> dict[str, str | None]:
     """Location shapes, by name: ``/api/r/<name>`` answers with that Location."""
@@ -85,7 +90,7 @@ def followed(method: str, code: int) -> bool:
 @pytest.mark.parametrize("code", range(300, 309))
 @pytest.mark.parametrize("method", ["GET", *WRITES])
 async def test_redirect_of_every_code_and_shape(method: str, code: int) -> None:
-    async with hostile_server(lambda r: ok(r, b"")) as other:
+    async with hostile_server(ok_handler) as other:
         shapes: dict[str, str | None] = {}
 
         async def handler(request: web.Request) -> web.StreamResponse:
@@ -169,7 +174,7 @@ async def test_an_https_to_http_downgrade_is_refused(tls_files: tuple[Path, Path
     import ssl
 
     cert, key = tls_files
-    async with hostile_server(lambda r: ok(r, b"")) as plain:
+    async with hostile_server(ok_handler) as plain:
 
         async def handler(request: web.Request) -> web.StreamResponse:
             return web.Response(status=302, headers={"Location": f"{plain.url}/api/ok"})
