@@ -286,7 +286,7 @@ class HTTPCore:
                 f"{detail or outcome.kind.value} ({decision.reason})", sent=outcome.sent, **common
             )
         assert raw is not None
-        if 300 <= outcome.status < 400 or outcome.status < 200:
+        if 300 <= outcome.status < 400:
             return RedirectError(
                 raw.refused or f"HTTP {outcome.status} is not an answer",
                 location=None if raw.location is None else scrub(raw.location, secrets),
