@@ -101,6 +101,23 @@ def rate_limit_identity(provider: TokenProvider, org_id: str | None) -> str | No
     return None
 
 
+@runtime_checkable
+class SupportsHeldSecrets(Protocol):
+    """A provider holding credentials besides the token it hands out (an OAuth client secret,
+    a password, a refresh token), so that text coming back from the API can be scrubbed of
+    them too."""
+
+    def held_secrets(self, org_id: str | None) -> list[Secret]: ...
+
+
+def held_secrets(provider: TokenProvider, org_id: str | None) -> list[Secret]:
+    """Every credential ``provider`` holds for ``org_id`` beyond the token (none if it says
+    nothing)."""
+    if isinstance(provider, SupportsHeldSecrets):
+        return provider.held_secrets(org_id)
+    return []
+
+
 def bind_provider(provider: TokenProvider, binding: AuthBinding) -> None:
     """Hand ``binding`` to ``provider`` if it takes one; plain providers need nothing."""
     if isinstance(provider, SupportsBind):
@@ -354,6 +371,9 @@ class PerOrgTokens:
 
     def rate_limit_identity(self, org_id: str | None) -> str | None:
         return rate_limit_identity(self.provider_for(org_id), org_id)
+
+    def held_secrets(self, org_id: str | None) -> list[Secret]:
+        return held_secrets(self.provider_for(org_id), org_id)
 
     def bind(self, binding: AuthBinding) -> None:
         for provider in self._distinct():

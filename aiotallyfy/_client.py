@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from ._auth import AuthBinding, StaticToken, TokenProvider, bind_provider
+from ._checks import positive_int, positive_seconds
 from ._clock import Clock
 from ._fanout import FanOutStream, OrgResult, fan_out, fan_out_stream
 from ._http import ClientStats, HTTPCore, Response
@@ -36,7 +37,13 @@ from ._resources._base import unwrap
 from ._resources._search import search as _search
 from ._retry import RetryPolicy
 from ._secrets import Secret
-from ._transport import DEFAULT_BASE_URL, Timeouts, Transport, normalize_base_url
+from ._transport import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    Timeouts,
+    Transport,
+    normalize_base_url,
+)
 from ._types import Me
 from ._version import __version__
 
@@ -70,7 +77,9 @@ class TallyfyClient:
     - ``max_concurrency``: requests in flight at once, and the connection pool size.
     - ``max_retries``, ``retry_budget``: see ``RetryPolicy``; or pass ``retry_policy``.
     - ``timeout``: seconds for one attempt (send to last byte), or a ``Timeouts``; time queued
-      for the limiter or a connection never counts against it.
+      for the limiter or a connection never counts against it. Must be > 0.
+    - ``max_response_bytes``: the largest decoded answer accepted (default 64 MiB), checked
+      while reading, so a compression bomb stops there: ``ResponseTooLargeError``.
     - ``limiter``: a ``RateLimiter`` to use instead of the in-process one.
     - ``ssl_context``: TLS is verified by default (system CAs); pass an ``ssl.SSLContext``
       for a private CA or client certificates, e.g. ``ssl.create_default_context(cafile=...)``.
@@ -91,6 +100,7 @@ class TallyfyClient:
         retry_budget: float = _UNSET,
         retry_policy: RetryPolicy | None = None,
         timeout: float | Timeouts = 60.0,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         limiter: RateLimiter | None = None,
         rate_limit_feedback: str = "token",
         ssl_context: ssl.SSLContext | None = None,
@@ -99,8 +109,8 @@ class TallyfyClient:
         rng: random.Random | None = None,
         user_agent: str | None = None,
     ) -> None:
-        if max_concurrency < 1:
-            raise ValueError("max_concurrency must be >= 1")
+        positive_int("max_concurrency", max_concurrency)
+        positive_int("max_response_bytes", max_response_bytes)
         self._auth: TokenProvider = (
             StaticToken(token) if isinstance(token, (str, Secret)) else token
         )
@@ -124,7 +134,11 @@ class TallyfyClient:
                     **overrides,
                 }
             )
-        timeouts = timeout if isinstance(timeout, Timeouts) else Timeouts(total=timeout)
+        if isinstance(timeout, Timeouts):
+            timeouts = timeout
+        else:
+            # 0 or -1 used to reach aiohttp, which reads them as "no time limit" (L11).
+            timeouts = Timeouts(total=positive_seconds("timeout", timeout))
         rng = rng or random.Random()
         self._limiter: RateLimiter = limiter or LocalRateLimiter(
             rate_limits,
@@ -139,6 +153,7 @@ class TallyfyClient:
             timeouts=timeouts,
             ssl_context=ssl_context,
             user_agent=user_agent or f"aiotallyfy/{__version__}",
+            max_response_bytes=max_response_bytes,
         )
         # OAuth providers send their token requests through this client's session (its TLS
         # settings and pool) and time expiry on its clock.
@@ -247,8 +262,9 @@ class TallyfyClient:
         concurrency: int | None = None,
     ) -> AsyncIterator[OrgResult[T]]:
         """Run ``fn(org_id)`` (an async iterator, e.g. ``lambda o: client.tasks.list_mine(o)``)
-        for every org, bounded; yield an ``OrgResult`` per org as each finishes."""
-        return fan_out(org_ids, fn, concurrency=concurrency or self.max_concurrency)
+        for every org, bounded; yield an ``OrgResult`` per org as each finishes.
+        ``concurrency`` defaults to ``max_concurrency``; 0 or less raises ``ValueError``."""
+        return fan_out(org_ids, fn, concurrency=self._concurrency(concurrency))
 
     def fan_out_stream(
         self,
@@ -263,10 +279,17 @@ class TallyfyClient:
         return fan_out_stream(
             org_ids,
             fn,
-            concurrency=concurrency or self.max_concurrency,
+            concurrency=self._concurrency(concurrency),
             buffer=buffer,
             on_org_done=on_org_done,
         )
+
+    def _concurrency(self, concurrency: int | None) -> int:
+        """``None`` means the client's maximum; anything else is checked, never replaced (a 0
+        used to become the maximum silently while -1 raised)."""
+        if concurrency is None:
+            return self.max_concurrency
+        return positive_int("concurrency", concurrency)
 
     def search(
         self, org_id: str, text: str, *, on: Sequence[str] = ("process", "task", "blueprint"),

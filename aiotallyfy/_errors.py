@@ -21,6 +21,8 @@ __all__ = [
     "PaginationError",
     "PermissionDeniedError",
     "RateLimitedError",
+    "RedirectError",
+    "ResponseTooLargeError",
     "ServerError",
     "TallyfyError",
     "TransportError",
@@ -144,6 +146,23 @@ class ServerError(APIStatusError):
     """5xx that was not retried, or still failed after retries."""
 
 
+class RedirectError(APIStatusError):
+    """A 3xx that was not followed, so the request got no answer (``status`` is the 3xx).
+
+    Redirects are followed only within the base URL (same scheme, host and port, under its
+    path), and only where HTTP says the request is repeated as it was: any 301/302/303/307/308
+    for GET, 307/308 for writes. Everything else ends here: another origin (its answer is not
+    API data, and the token never goes there), an https→http downgrade, a missing or malformed
+    ``Location``, 300/304/305/306, a loop, and 301/302/303 after a write, which may or may not
+    have been applied (a 303 usually means it was). ``location`` is the target without any
+    userinfo or query, or ``None``.
+    """
+
+    def __init__(self, message: str, *, location: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.location = location
+
+
 class TransportError(TallyfyError):
     """The request failed below HTTP: connection refused or reset, timeout, malformed body.
 
@@ -167,6 +186,19 @@ class OutcomeUnknownError(TransportError):
         super().__init__(message, sent=True, **kwargs)
 
 
+class ResponseTooLargeError(TransportError):
+    """The answer's decoded body passed ``max_response_bytes``; reading stopped there.
+
+    Never retried: the same request would get the same answer. For a write, the server
+    answered, so the write may have been applied. ``limit`` is the cap in bytes.
+    """
+
+    def __init__(self, message: str, *, limit: int, **kwargs: Any) -> None:
+        kwargs.pop("sent", None)
+        super().__init__(message, sent=True, **kwargs)
+        self.limit = limit
+
+
 class PaginationError(TallyfyError):
     """The server's pagination broke its own contract (a page loop or missing items)."""
 
@@ -183,7 +215,9 @@ _STATUS_ERRORS: dict[int, type[APIStatusError]] = {
 
 
 def error_class_for_status(status: int) -> type[APIStatusError]:
-    """The exception type for an HTTP error status."""
+    """The exception type for an HTTP status that is not a success."""
     if status >= 500:
         return ServerError
+    if 300 <= status < 400:
+        return RedirectError
     return _STATUS_ERRORS.get(status, APIStatusError)

@@ -21,6 +21,7 @@ from collections.abc import (
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from ._checks import positive_int
 from ._pagination import AsyncPager, PendingPage
 
 __all__ = ["FanOutStream", "OrgResult", "fan_out", "fan_out_stream"]
@@ -57,16 +58,22 @@ async def _cancel_all(tasks: Iterable[asyncio.Task[None]]) -> None:
         await asyncio.gather(*pending, return_exceptions=True)
 
 
-async def fan_out(
+def fan_out(
     org_ids: Iterable[str],
     fn: OrgSource[T],
     *,
     concurrency: int = 8,
 ) -> AsyncIterator[OrgResult[T]]:
     """Run ``fn(org_id)`` for every org, ``concurrency`` at a time; yield each org's result
-    as it finishes (completion order)."""
-    if concurrency < 1:
-        raise ValueError("concurrency must be >= 1")
+    as it finishes (completion order). A bad ``concurrency`` raises here, at the call, not at
+    the first iteration."""
+    positive_int("concurrency", concurrency)
+    return _fan_out(org_ids, fn, concurrency)
+
+
+async def _fan_out(
+    org_ids: Iterable[str], fn: OrgSource[T], concurrency: int
+) -> AsyncIterator[OrgResult[T]]:
     orgs = _dedupe(org_ids)
     done: asyncio.Queue[OrgResult[T]] = asyncio.Queue()
     gate = asyncio.Semaphore(concurrency)
@@ -109,10 +116,8 @@ class FanOutStream(Generic[T]):
         buffer: int = 1000,
         on_org_done: Callable[[OrgResult[T]], None] | None = None,
     ) -> None:
-        if concurrency < 1:
-            raise ValueError("concurrency must be >= 1")
-        if buffer < 1:
-            raise ValueError("buffer must be >= 1")
+        positive_int("concurrency", concurrency)
+        positive_int("buffer", buffer)
         self.org_ids = _dedupe(org_ids)
         self._fn = fn
         self._concurrency = concurrency

@@ -15,12 +15,14 @@ from typing import Any
 
 import orjson
 
-from ._auth import TokenProvider, rate_limit_identity
+from ._auth import TokenProvider, held_secrets, rate_limit_identity
 from ._clock import Clock, LoopClock
 from ._errors import (
     APIStatusError,
     AuthenticationError,
     OutcomeUnknownError,
+    RedirectError,
+    ResponseTooLargeError,
     TallyfyError,
     TransportError,
     error_class_for_status,
@@ -37,6 +39,7 @@ from ._retry import (
     decide,
     parse_retry_after,
 )
+from ._secrets import Secret, scrub, scrub_json
 from ._transport import RawResponse, Transport, TransportFailure
 
 __all__ = ["ClientStats", "HTTPCore", "Response"]
@@ -44,6 +47,7 @@ __all__ = ["ClientStats", "HTTPCore", "Response"]
 logger = logging.getLogger("aiotallyfy")
 
 _SCOPE_CACHE_LIMIT = 4096
+_MESSAGE_LIMIT = 500  # characters of a server's error message kept (after scrubbing)
 
 
 @dataclass(slots=True)
@@ -194,10 +198,21 @@ class HTTPCore:
                     self.limiter.pause(scope, decision.pause_scope)
                 else:
                     await self.clock.sleep(decision.delay)
-                spent += decision.delay
+                if decision.budgeted:
+                    spent += decision.delay
                 continue
+            secrets = [token, *held_secrets(self.auth, org_id)]
             raise self._error(
-                method, path, org_id, attempt, waited, outcome, decision, raw, failure_detail
+                method,
+                path,
+                org_id,
+                attempt,
+                waited,
+                outcome,
+                decision,
+                raw,
+                failure_detail,
+                secrets,
             )
 
     def _read(
@@ -217,7 +232,7 @@ class HTTPCore:
             self.stats.rate_limited += 1
         elif status >= 500:
             self.stats.server_errors += 1
-        if status >= 300:
+        if not 200 <= status < 300:
             return HTTPOutcome(status, retry_after), None, ""
         if not raw.body.strip():
             return HTTPOutcome(status), None, ""
@@ -242,6 +257,7 @@ class HTTPCore:
         decision: Decision,
         raw: RawResponse | None,
         detail: str,
+        secrets: list[Secret],
     ) -> TallyfyError:
         common: dict[str, Any] = {
             "method": method,
@@ -251,6 +267,15 @@ class HTTPCore:
             "org_id": org_id,
         }
         if isinstance(outcome, TransportOutcome):
+            if outcome.kind is FailureKind.TOO_LARGE:
+                applied = (
+                    ""
+                    if method in ("GET", "HEAD", "OPTIONS")
+                    else f"; the server answered, so the {method} may have been applied"
+                )
+                return ResponseTooLargeError(
+                    f"{detail}{applied}", limit=self.transport.max_response_bytes, **common
+                )
             if decision.verdict is Verdict.OUTCOME_UNKNOWN:
                 return OutcomeUnknownError(
                     f"{method} may have been applied: {detail or outcome.kind.value}; "
@@ -261,7 +286,15 @@ class HTTPCore:
                 f"{detail or outcome.kind.value} ({decision.reason})", sent=outcome.sent, **common
             )
         assert raw is not None
-        message, code, errors, body = _error_fields(raw)
+        if 300 <= outcome.status < 400:
+            return RedirectError(
+                raw.refused or f"HTTP {outcome.status} is not an answer",
+                location=None if raw.location is None else scrub(raw.location, secrets),
+                status=outcome.status,
+                request_id=raw.header("X-Request-Id"),
+                **common,
+            )
+        message, code, errors, body = _error_fields(raw, secrets)
         cls = error_class_for_status(outcome.status)
         error: APIStatusError = cls(
             message,
@@ -316,18 +349,22 @@ def _int_header(raw: RawResponse, name: str) -> int | None:
 
 
 def _error_fields(
-    raw: RawResponse,
+    raw: RawResponse, secrets: list[Secret]
 ) -> tuple[str, str | None, dict[str, list[str]], Any]:
-    """Tallyfy's ``message``/``code``/``errors`` from an error body, tolerating HTML pages."""
+    """Tallyfy's ``message``/``code``/``errors`` from an error body, tolerating HTML pages.
+
+    Every string is scrubbed of the credentials the client holds (a server may echo the
+    token it rejected, L2) before anything is cut, so no prefix of a secret survives a cut.
+    """
     ctype = (raw.header("Content-Type") or "").lower()
     body: Any = None
     if raw.body:
         try:
-            body = orjson.loads(raw.body)
+            body = scrub_json(orjson.loads(raw.body), secrets)
         except orjson.JSONDecodeError:
             body = None
     if not isinstance(body, dict):
-        kind = ctype.split(";")[0] or "empty"
+        kind = scrub(ctype.split(";")[0], secrets)[:60] or "empty"
         reason = _REASONS.get(raw.status, "error")
         return f"{reason} (non-JSON {kind} body)" if raw.body else reason, None, {}, None
     message = body.get("message")
@@ -343,7 +380,8 @@ def _error_fields(
                 errors[str(name)] = [str(v) for v in value]
             else:
                 errors[str(name)] = [str(value)]
-    return message, code if isinstance(code, str) else None, errors, body
+    code_text = code[:100] if isinstance(code, str) else None
+    return message[:_MESSAGE_LIMIT], code_text, errors, body
 
 
 _REASONS: dict[int, str] = {

@@ -35,7 +35,7 @@ from ._auth import DEFAULT_REFRESH_MARGIN, AuthBinding, IssuedToken, RenewingTok
 from ._clock import Clock
 from ._errors import AuthenticationError, TransportError
 from ._secrets import Secret
-from ._transport import is_loopback
+from ._transport import check_url
 
 __all__ = [
     "ALTERNATIVE_TOKEN_URLS",
@@ -64,17 +64,13 @@ _REDACTED: Final = "**********"
 def check_token_url(url: str, *, allow_insecure_http: bool) -> str:
     """Refuse token URLs that would leak credentials: plain http to a non-loopback host
     (unless opted in), userinfo in the URL, or anything but http(s)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"token_url must be an http(s) URL, got {url!r}")
-    if parts.username or parts.password:
-        raise ValueError("token_url must not carry credentials")
-    if parts.scheme == "http" and not allow_insecure_http and not is_loopback(parts.hostname):
-        raise ValueError(
-            f"refusing plain http:// token URL to {parts.hostname}: client secret and password "
-            "would travel unencrypted. Use https://, or pass allow_insecure_http=True if you "
-            "really mean it."
-        )
+    check_url(
+        url,
+        name="token_url",
+        allow_insecure_http=allow_insecure_http,
+        carries="client secret and password",
+        label="token URL ",
+    )
     return url
 
 
@@ -159,6 +155,10 @@ class OAuthGrant(RenewingTokenProvider):
     def _secrets(self) -> list[Secret]:
         """Everything to scrub from text coming back from the endpoint."""
         return [self._client_secret]
+
+    def held_secrets(self, org_id: str | None) -> list[Secret]:
+        """The same list, for errors of API calls made with this grant's tokens."""
+        return self._secrets()
 
     async def _request(self, grant: str, fields: Mapping[str, str | Secret]) -> _Grant:
         form: dict[str, str | Secret] = {

@@ -35,11 +35,16 @@ class RetryPolicy:
     - ``backoff_base``/``backoff_cap``: exponential backoff with full jitter, a random wait in
       ``[0, min(cap, base * 2**(retry-1))]``, so that clients that failed together do not
       retry together.
-    - ``retry_after_cap``: the longest server-directed wait (``Retry-After``) we accept. A longer
-      one ends the call with ``RateLimitedError`` carrying ``retry_after``, instead of either
-      hammering early (the official Go CLI caps at 30 s and retries too soon) or freezing.
-    - ``total_budget``: seconds one call may spend across all attempts and waits (stamina's 45 s
-      idea). A retry whose wait would cross it is not made.
+    - ``retry_after_cap``: the longest server-directed wait (a 429's ``Retry-After``) we accept.
+      A longer one ends the call with ``RateLimitedError`` carrying ``retry_after``, instead of
+      either hammering early (the official Go CLI caps at 30 s and retries too soon) or
+      freezing. A wait up to the cap is always honoured, whatever the budget (M5): Tallyfy's
+      window is a rolling minute, so 45-60 s is normal; it still uses up one of ``max_retries``.
+      To bound a call's wall time, lower this cap.
+    - ``total_budget``: seconds one call may spend on its own failures: attempts plus the
+      backoff after 5xx, network errors and 429s without ``Retry-After`` (stamina's 45 s idea).
+      A retry whose wait would cross it is not made. Server-directed 429 waits are not counted,
+      so the worst case for one call is ``total_budget + max_retries * retry_after_cap``.
     - ``retry_statuses``: 5xx statuses retried for idempotent requests. 500 is left out: it is
       usually a deterministic server bug, and the official clients do not retry it either.
     """
@@ -57,8 +62,12 @@ class RetryPolicy:
             raise ValueError("max_retries must be >= 0")
         if self.backoff_base < 0 or self.backoff_cap < 0:
             raise ValueError("backoff times must be >= 0")
-        if self.total_budget <= 0:
-            raise ValueError("total_budget must be > 0")
+        if not math.isfinite(self.backoff_base) or not math.isfinite(self.backoff_cap):
+            raise ValueError("backoff times must be finite")
+        if not self.retry_after_cap >= 0 or not math.isfinite(self.retry_after_cap):
+            raise ValueError("retry_after_cap must be a finite number >= 0")
+        if not self.total_budget > 0 or not math.isfinite(self.total_budget):
+            raise ValueError("total_budget must be a finite number > 0")
 
 
 class FailureKind(Enum):
@@ -68,6 +77,8 @@ class FailureKind(Enum):
     DISCONNECTED = "disconnected"  # reset or closed after the request was (possibly) written
     TIMEOUT = "timeout"  # no complete answer in time; the server may be working on it
     MALFORMED = "malformed"  # a 2xx whose body is not the JSON it claims to be
+    TLS = "tls"  # certificate verification failed: configuration, never retried, never sent
+    TOO_LARGE = "too_large"  # the body passed max_response_bytes: deterministic, never retried
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +97,7 @@ class TransportOutcome:
 
     @property
     def sent(self) -> bool:
-        return self.kind is not FailureKind.CONNECT
+        return self.kind not in (FailureKind.CONNECT, FailureKind.TLS)
 
 
 Outcome = HTTPOutcome | TransportOutcome
@@ -107,6 +118,8 @@ class Decision:
     # ``pause_scope`` seconds to the limiter so that queued requests wait too.
     pause_scope: float | None = None
     reason: str = ""
+    # False for a server-directed wait (a 429's Retry-After): it is not charged to the budget.
+    budgeted: bool = True
 
 
 def backoff_delay(policy: RetryPolicy, retry_number: int, rng: random.Random) -> float:
@@ -142,16 +155,22 @@ def decide(
 
     if isinstance(outcome, HTTPOutcome):
         status = outcome.status
-        if status < 400:
+        if 200 <= status < 300:
             return Decision(Verdict.SUCCESS)
+        if status < 400:
+            # A 3xx here was not followed (the transport follows what may be followed): the
+            # request got no answer, and a write was not applied or not known to be (H2).
+            return Decision(Verdict.FAIL, reason=f"HTTP {status} is not an answer")
         if status == 429:
             # A 429 was not applied, whatever the method: always safe to send again.
             if outcome.retry_after is not None:
                 if outcome.retry_after > policy.retry_after_cap:
                     return Decision(Verdict.FAIL, reason="Retry-After beyond retry_after_cap")
                 wait = outcome.retry_after + server_wait_jitter(outcome.retry_after, rng)
-            else:
-                wait = backoff_delay(policy, attempt, rng)
+                return _retry_within_limits(
+                    policy, attempt, elapsed, wait, pause=wait, budgeted=False
+                )
+            wait = backoff_delay(policy, attempt, rng)
             return _retry_within_limits(policy, attempt, elapsed, wait, pause=wait)
         if status in policy.retry_statuses and safe_to_repeat:
             wait = backoff_delay(policy, attempt, rng)
@@ -160,6 +179,8 @@ def decide(
             return _retry_within_limits(policy, attempt, elapsed, wait, pause=None)
         return Decision(Verdict.FAIL, reason=f"HTTP {status} is not retried for {method}")
 
+    if outcome.kind in (FailureKind.TLS, FailureKind.TOO_LARGE):
+        return Decision(Verdict.FAIL, reason=f"{outcome.kind.value} is not retried")
     if not outcome.sent or safe_to_repeat:
         wait = backoff_delay(policy, attempt, rng)
         return _retry_within_limits(policy, attempt, elapsed, wait, pause=None)
@@ -170,16 +191,22 @@ def decide(
 
 
 def _retry_within_limits(
-    policy: RetryPolicy, attempt: int, elapsed: float, wait: float, *, pause: float | None
+    policy: RetryPolicy,
+    attempt: int,
+    elapsed: float,
+    wait: float,
+    *,
+    pause: float | None,
+    budgeted: bool = True,
 ) -> Decision:
     if attempt > policy.max_retries:
         return Decision(Verdict.FAIL, reason=f"no retries left ({policy.max_retries} allowed)")
-    if elapsed + wait > policy.total_budget:
+    if budgeted and elapsed + wait > policy.total_budget:
         return Decision(
             Verdict.FAIL,
             reason=f"waiting {wait:.2f}s more would exceed the {policy.total_budget:g}s budget",
         )
-    return Decision(Verdict.RETRY, delay=wait, pause_scope=pause, reason="retry")
+    return Decision(Verdict.RETRY, delay=wait, pause_scope=pause, reason="retry", budgeted=budgeted)
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:

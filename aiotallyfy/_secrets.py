@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Iterable
+from typing import Any, Final
 
-__all__ = ["Secret"]
+__all__ = ["Secret", "scrub", "scrub_json"]
 
 _REDACTED: Final = "**********"
 
@@ -46,3 +47,34 @@ class Secret:
 
     def __reduce__(self) -> str | tuple[object, ...]:
         raise TypeError("secrets are not pickled")
+
+
+def scrub(text: str, secrets: Iterable[Secret]) -> str:
+    """``text`` with every occurrence of every secret replaced by ``**********``.
+
+    Scrub first, then truncate: a cut made first can leave a prefix of a secret that no
+    longer matches (reliability review L1/L2).
+    """
+    for secret in secrets:
+        value = secret.reveal()
+        if value and value in text:
+            text = text.replace(value, _REDACTED)
+    return text
+
+
+def scrub_json(value: Any, secrets: Iterable[Secret]) -> Any:
+    """A copy of decoded JSON with every string (keys included) scrubbed."""
+    held = [s for s in secrets if s.reveal()]
+    if not held:
+        return value
+    return _scrub_json(value, held)
+
+
+def _scrub_json(value: Any, secrets: list[Secret]) -> Any:
+    if isinstance(value, str):
+        return scrub(value, secrets)
+    if isinstance(value, dict):
+        return {scrub(str(k), secrets): _scrub_json(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub_json(v, secrets) for v in value]
+    return value

@@ -8,26 +8,49 @@ interpret status codes; ``_http`` does that.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import ipaddress
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import quote, urlsplit
+from urllib.parse import SplitResult, quote, unquote, urljoin, urlsplit
 
 import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-from ._errors import TransportError
+from ._checks import positive_int, positive_seconds
 from ._retry import FailureKind
 from ._secrets import Secret
 
-__all__ = ["RawResponse", "Timeouts", "Transport", "TransportFailure", "normalize_base_url"]
+__all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "RawResponse",
+    "RedirectRefused",
+    "Timeouts",
+    "Transport",
+    "TransportFailure",
+    "check_url",
+    "is_loopback",
+    "normalize_base_url",
+    "resolve_redirect",
+]
 
 CLIENT_HEADER: Final = "APIClient"
 DEFAULT_BASE_URL: Final = "https://go.tallyfy.com/api"
-_LOOPBACK_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 _MAX_REDIRECTS: Final = 3
+# The largest decoded body accepted (M2). Tallyfy's biggest JSON answers are list pages of at
+# most 100 items (a task with its form fields is a few KB, rarely 100 KB): ~10 MB at the very
+# worst. 64 MiB leaves six times that for an unforeseen route, yet bounds what a compression
+# bomb or a misbehaving proxy can make one request hold (x ``max_concurrency`` in flight).
+DEFAULT_MAX_RESPONSE_BYTES: Final = 64 * 1024 * 1024
+# Redirects HTTP says repeat the request unchanged (RFC 9110 15.4): any of these for a read,
+# only 307/308 for a write (a 301/302 may turn a POST into a GET; a 303 answers a write that
+# was applied with where its result is).
+_READ_REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
+_WRITE_REDIRECTS: Final = frozenset({307, 308})
+_READ_METHODS: Final = frozenset({"GET", "HEAD"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,12 +59,18 @@ class Timeouts:
     passed the rate limiter (so queueing never eats them; aiohttp #10313).
 
     ``total`` bounds one attempt from send to the last body byte; ``connect`` bounds opening a
-    new connection; ``read`` bounds the gap between two reads of the response.
+    new connection; ``read`` bounds the gap between two reads of the response. Each is a
+    finite number of seconds > 0, or ``None`` for no limit; ``0`` is refused, because aiohttp
+    would read it as "no limit".
     """
 
     total: float | None = 60.0
     connect: float | None = 10.0
     read: float | None = 30.0
+
+    def __post_init__(self) -> None:
+        for name in ("total", "connect", "read"):
+            positive_seconds(f"timeout {name}", getattr(self, name), allow_none=True)
 
     def client_timeout(self) -> aiohttp.ClientTimeout:
         return aiohttp.ClientTimeout(
@@ -51,10 +80,15 @@ class Timeouts:
 
 @dataclass(frozen=True, slots=True)
 class RawResponse:
+    """One answer. For a 3xx that was not followed, ``refused`` says why and ``location`` is
+    its target (no userinfo, no query), when it could be read."""
+
     status: int
     headers: CIMultiDictProxy[str]
     body: bytes
     url: str
+    refused: str | None = None
+    location: str | None = None
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name)
@@ -69,10 +103,75 @@ class TransportFailure(Exception):
         self.detail = detail
 
 
+class RedirectRefused(Exception):
+    """A redirect that is not followed; ``reason`` is the sentence for the error."""
+
+    def __init__(self, reason: str, location: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.location = location
+
+
 def is_loopback(host: str | None) -> bool:
+    """``localhost`` or a loopback IP address (``127.0.0.0/8``, ``::1``, bracketed or not).
+
+    Parsed, never prefix-matched: ``127.evil.example`` is a DNS name that resolves anywhere.
+    """
     if not host:
         return False
-    return host.lower() in _LOOPBACK_HOSTS or host.startswith("127.")
+    text = host.lower()
+    if text == "localhost":
+        return True
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    try:
+        return ipaddress.ip_address(text).is_loopback
+    except ValueError:
+        return False
+
+
+def _unprintable(text: str) -> bool:
+    return not text.isascii() or any(c.isspace() or not c.isprintable() for c in text)
+
+
+def check_url(
+    url: str,
+    *,
+    name: str,
+    allow_insecure_http: bool,
+    carries: str = "the token",
+    label: str = "",
+) -> SplitResult:
+    """Refuse a configured URL that would leak what it ``carries``: userinfo, a scheme other
+    than http(s), plain ``http://`` to a host that is not loopback (unless opted in), a query
+    or fragment, whitespace or control characters. The base URL and the OAuth token URL share
+    this check.
+
+    Messages never echo the URL: it may hold a credential (``user:token@``), and the
+    credentials check runs first so that no later message can show one.
+    """
+    if not isinstance(url, str):
+        raise ValueError(f"{name} must be a str")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing the port is the check (range, digits)
+    except ValueError:
+        raise ValueError(f"{name} is not a valid URL") from None
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise ValueError(f"{name} must not carry credentials")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        got = f" (got scheme {parts.scheme[:20]!r})" if parts.scheme else ""
+        raise ValueError(f"{name} must be an http(s) URL with a host{got}")
+    if _unprintable(url):
+        raise ValueError(f"{name} must not contain whitespace or control characters")
+    if "?" in url or "#" in url:
+        raise ValueError(f"{name} must not have a query or fragment")
+    if parts.scheme == "http" and not allow_insecure_http and not is_loopback(parts.hostname):
+        raise ValueError(
+            f"refusing plain http:// {label}to {parts.hostname}: {carries} would travel "
+            "unencrypted. Use https://, or pass allow_insecure_http=True if you really mean it."
+        )
+    return parts
 
 
 def normalize_base_url(base_url: str, *, allow_insecure_http: bool = False) -> str:
@@ -81,19 +180,56 @@ def normalize_base_url(base_url: str, *, allow_insecure_http: bool = False) -> s
     Plain ``http://`` would send the bearer token in clear text; it is refused unless the host
     is loopback (the fake server) or the caller opts in explicitly.
     """
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
-    if parts.username or parts.password:
-        raise ValueError("base_url must not carry credentials")
-    if parts.query or parts.fragment:
-        raise ValueError("base_url must not have a query or fragment")
-    if parts.scheme == "http" and not allow_insecure_http and not is_loopback(parts.hostname):
-        raise ValueError(
-            f"refusing plain http:// to {parts.hostname}: the token would travel unencrypted. "
-            "Use https://, or pass allow_insecure_http=True if you really mean it."
-        )
+    check_url(base_url, name="base_url", allow_insecure_http=allow_insecure_http)
     return base_url.rstrip("/")
+
+
+def resolve_redirect(current: str, location: str | None, *, base_url: str) -> str:
+    """The URL a redirect from ``current`` to ``location`` leads to, if it may be followed.
+
+    Only within the base URL: the same origin (scheme, host, port) and under its path. The
+    token goes only to that origin, and an answer from anywhere else (another host, an
+    https→http downgrade, the web app's login page) is not API data, so it is never read as
+    such (M2). Anything else raises ``RedirectRefused``, never a bare ``ValueError`` (L6).
+    """
+    if location is None or not location.strip():
+        raise RedirectRefused("the redirect has no Location")
+    location = location.strip()
+    if _unprintable(location):
+        raise RedirectRefused("the redirect's Location is not a valid URL")
+    try:
+        parts = urlsplit(urljoin(current, location))
+        parts.port  # noqa: B018 - parsing the port is the check (range, digits)
+    except ValueError:
+        raise RedirectRefused("the redirect's Location is not a valid URL") from None
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise RedirectRefused("the redirect's Location carries credentials")
+    shown = _redact(parts)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise RedirectRefused("the redirect's Location is not an http(s) URL", shown)
+    base = urlsplit(base_url)
+    if _origin_of(parts) != _origin_of(base):
+        raise RedirectRefused(
+            f"redirect to another origin ({shown}) refused: its answer would not be API data "
+            f"from {base.scheme}://{base.netloc}, and the token never goes there",
+            shown,
+        )
+    base_path = base.path.rstrip("/")
+    inside = parts.path == base_path or parts.path.startswith(base_path + "/")
+    if not inside or any(unquote(seg) in (".", "..") for seg in parts.path.split("/")):
+        raise RedirectRefused(f"redirect outside the API root {base_path or '/'} refused", shown)
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{base.scheme}://{base.netloc}{parts.path}{query}"
+
+
+def _redact(parts: SplitResult) -> str:
+    """A URL fit for an error message: no userinfo, no query or fragment, 200 chars at most."""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port is not None else ""
+    text = f"{parts.scheme}://{host}{port}{parts.path}" if parts.scheme else parts.path
+    return text[:200]
 
 
 def encode_query(params: Mapping[str, Any] | None) -> str:
@@ -127,11 +263,11 @@ class Transport:
         ssl_context: ssl.SSLContext | bool | None = None,
         user_agent: str,
         trust_env: bool = False,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self.base_url = base_url
-        self._origin = _origin(base_url)
-        self._base_prefix = base_url + "/"
         self._max_connections = max_connections
+        self.max_response_bytes = positive_int("max_response_bytes", max_response_bytes)
         self._timeouts = timeouts
         self._client_timeout = timeouts.client_timeout()
         self._ssl: ssl.SSLContext | bool = True if ssl_context is None else ssl_context
@@ -165,7 +301,7 @@ class Transport:
                 connector=connector,
                 headers=self._default_headers,
                 timeout=self._client_timeout,
-                auto_decompress=True,
+                auto_decompress=True,  # decoded as it streams in; ``_read_body`` caps it
                 trust_env=self._trust_env,
                 raise_for_status=False,
                 cookie_jar=aiohttp.DummyCookieJar(),
@@ -193,54 +329,123 @@ class Transport:
         body: bytes | None = None,
         extra_headers: Mapping[str, str] | None = None,
     ) -> RawResponse:
-        """Send one attempt and read the whole body, or raise ``TransportFailure``."""
+        """Send one attempt, following the redirects that may be followed, and read the whole
+        body (at most ``max_response_bytes`` decoded); or raise ``TransportFailure``.
+
+        A 3xx comes back only when it was not followed, with ``refused`` saying why; the
+        caller must treat it as an error, never as the answer.
+        """
         session = self.session
         headers: dict[str, str] = dict(extra_headers or {})
         if body is not None:
             headers["Content-Type"] = "application/json"
+        if token is not None:
+            # Every URL sent below is ours or passed ``resolve_redirect``: the base origin only.
+            headers["Authorization"] = f"Bearer {token.reveal()}"
         current = url
         for _ in range(_MAX_REDIRECTS + 1):
-            # Our own URLs start with the base URL; only a redirect target needs parsing.
-            same_origin = current.startswith(self._base_prefix) or _origin(current) == self._origin
-            if token is not None and same_origin:
-                headers["Authorization"] = f"Bearer {token.reveal()}"
-            else:
-                # Never hand the token to another host, whatever a redirect says.
-                headers.pop("Authorization", None)
+            raw = await self._exchange(session, method, current, headers, body)
+            if not 300 <= raw.status < 400:
+                return raw
             try:
-                async with session.request(
-                    method,
-                    URL(current, encoded=True),
-                    data=body,
-                    headers=headers,
-                    allow_redirects=False,
-                    timeout=self._client_timeout,
-                ) as resp:
-                    payload = await resp.read()
-                    if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
-                        if method not in ("GET", "HEAD"):
-                            return RawResponse(resp.status, resp.headers, payload, current)
-                        current = str(resp.url.join(URL(resp.headers["Location"])))
-                        continue
-                    return RawResponse(resp.status, resp.headers, payload, current)
-            except aiohttp.ClientConnectorCertificateError as exc:
-                # A TLS verification failure is a configuration problem, not a transient one.
-                raise TransportError(
-                    f"TLS certificate verification failed for {exc.host}", sent=False
-                ) from None
-            except aiohttp.ClientConnectorError as exc:
-                raise TransportFailure(FailureKind.CONNECT, _describe(exc)) from None
-            except aiohttp.ConnectionTimeoutError as exc:
-                raise TransportFailure(FailureKind.CONNECT, _describe(exc)) from None
-            except (aiohttp.ServerTimeoutError, TimeoutError) as exc:
-                raise TransportFailure(FailureKind.TIMEOUT, _describe(exc) or "timed out") from None
-            except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError) as exc:
-                raise TransportFailure(FailureKind.DISCONNECTED, _describe(exc)) from None
-            except aiohttp.ClientOSError as exc:
-                raise TransportFailure(FailureKind.DISCONNECTED, _describe(exc)) from None
-            except aiohttp.ClientError as exc:
-                raise TransportFailure(FailureKind.DISCONNECTED, _describe(exc)) from None
-        raise TransportError(f"more than {_MAX_REDIRECTS} redirects", sent=True)
+                current = self._next_hop(method, raw)
+            except RedirectRefused as refused:
+                return dataclasses.replace(raw, refused=refused.reason, location=refused.location)
+        return dataclasses.replace(
+            raw, refused=f"more than {_MAX_REDIRECTS} redirects (a loop?)", location=None
+        )
+
+    def _next_hop(self, method: str, raw: RawResponse) -> str:
+        """Where a 3xx leads, or ``RedirectRefused``. A write answered 307/308 is re-sent, body
+        and all: those codes mean the server did not apply it and wants it repeated there
+        (RFC 9110 15.4.8-9), and the target is checked to be our own API, so the careful
+        choice is to do what the server asked rather than fail a write that is safe to send.
+        """
+        status = raw.status
+        if method in _READ_METHODS:
+            if status not in _READ_REDIRECTS:
+                why = {
+                    300: "300 Multiple Choices: the server picked no answer",
+                    304: "304 Not Modified, though the request was not conditional",
+                }.get(status, f"HTTP {status} is not a redirect that can be followed")
+                raise RedirectRefused(why)
+        elif status == 303:
+            raise RedirectRefused(
+                f"303 See Other after {method}: this usually means the write WAS applied and "
+                "its result is elsewhere; not followed. Check the resource before trying again"
+            )
+        elif status in (301, 302):
+            raise RedirectRefused(
+                f"{status} after {method}: not re-sent (a {status} may turn a write into a "
+                "GET) and probably not applied. Check the resource, and base_url"
+            )
+        elif status not in _WRITE_REDIRECTS:
+            raise RedirectRefused(f"HTTP {status} is not a redirect that can be followed")
+        return resolve_redirect(raw.url, raw.header("Location"), base_url=self.base_url)
+
+    async def _exchange(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+    ) -> RawResponse:
+        try:
+            async with session.request(
+                method,
+                URL(url, encoded=True),
+                data=body,
+                headers=headers,
+                allow_redirects=False,
+                timeout=self._client_timeout,
+            ) as resp:
+                payload = await self._read_body(resp)
+                return RawResponse(resp.status, resp.headers, payload, url)
+        except aiohttp.ClientConnectorCertificateError as exc:
+            # A TLS verification failure is a configuration problem, not a transient one.
+            raise TransportFailure(
+                FailureKind.TLS, f"TLS certificate verification failed for {exc.host}"
+            ) from None
+        except aiohttp.ClientConnectorError as exc:
+            raise TransportFailure(FailureKind.CONNECT, _describe(exc)) from None
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise TransportFailure(FailureKind.CONNECT, _describe(exc)) from None
+        except (aiohttp.ServerTimeoutError, TimeoutError) as exc:
+            raise TransportFailure(FailureKind.TIMEOUT, _describe(exc) or "timed out") from None
+        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError) as exc:
+            raise TransportFailure(FailureKind.DISCONNECTED, _describe(exc)) from None
+        except aiohttp.ClientOSError as exc:
+            raise TransportFailure(FailureKind.DISCONNECTED, _describe(exc)) from None
+        except aiohttp.ClientError as exc:
+            raise TransportFailure(FailureKind.DISCONNECTED, _describe(exc)) from None
+
+    async def _read_body(self, resp: aiohttp.ClientResponse) -> bytes:
+        """The decoded body, counted as it streams in: aiohttp inflates a compressed body a
+        bounded piece at a time, so stopping past the cap means a bomb is never inflated in
+        full. The connection is closed, not reused, when reading stops early."""
+        limit = self.max_response_bytes
+        declared = resp.content_length
+        if declared is not None and declared > limit and "Content-Encoding" not in resp.headers:
+            resp.close()
+            raise TransportFailure(
+                FailureKind.TOO_LARGE,
+                f"HTTP {resp.status} declared a {declared}-byte body, over max_response_bytes "
+                f"({limit})",
+            )
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                resp.close()
+                raise TransportFailure(
+                    FailureKind.TOO_LARGE,
+                    f"HTTP {resp.status} body passed max_response_bytes ({limit}) while being "
+                    "read; reading stopped",
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def aclose(self) -> None:
         self._closed = True
@@ -249,8 +454,7 @@ class Transport:
             await session.close()
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
+def _origin_of(parts: SplitResult) -> tuple[str, str, int]:
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return (parts.scheme, (parts.hostname or "").lower(), port)
 

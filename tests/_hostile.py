@@ -10,9 +10,13 @@ handler (or, below HTTP, a raw ``asyncio`` protocol) and asserts what the client
 from __future__ import annotations
 
 import asyncio
+import shutil
+import ssl
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aiohttp import web
 
@@ -47,8 +51,11 @@ class HostileServer:
 
 
 @asynccontextmanager
-async def hostile_server(handler: Handler) -> AsyncIterator[HostileServer]:
-    """Serve ``handler`` for every method and path on 127.0.0.1, recording each request."""
+async def hostile_server(
+    handler: Handler, *, ssl_context: ssl.SSLContext | None = None
+) -> AsyncIterator[HostileServer]:
+    """Serve ``handler`` for every method and path on 127.0.0.1, recording each request
+    (over TLS when ``ssl_context`` is given; see ``self_signed_cert``)."""
     server = HostileServer(url="")
 
     async def record_then_handle(request: web.Request) -> web.StreamResponse:
@@ -63,13 +70,40 @@ async def hostile_server(handler: Handler) -> AsyncIterator[HostileServer]:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
         await site.start()
         host, port = runner.addresses[0][:2]
-        server.url = f"http://{host}:{port}"
+        server.url = f"{'https' if ssl_context else 'http'}://{host}:{port}"
         yield server
     finally:
         await runner.cleanup()
+
+
+def self_signed_cert(folder: Path) -> tuple[Path, Path]:
+    """A throwaway self-signed certificate for 127.0.0.1 in ``folder`` (needs the openssl
+    CLI; the calling test is skipped without it). Returns ``(cert, key)``."""
+    import pytest
+
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is not available")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+            "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key), "-out", str(cert),
+            "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def server_context(cert: Path, key: Path) -> ssl.SSLContext:
+    """The server side of ``self_signed_cert``."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    return ctx
 
 
 RawHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]

@@ -169,18 +169,26 @@ async def test_a_429_pauses_the_whole_scope_not_just_one_request() -> None:
         assert all(r.time >= 30.0 for r in fake.requests if r.status == 200)
 
 
-async def test_retry_after_beyond_the_budget_raises_rate_limited() -> None:
+async def test_retry_after_within_the_cap_is_honoured_past_the_budget() -> None:
+    """M5: the README promises waits up to ``retry_after_cap`` (120 s); the 45 s budget bounds
+    our own backoff, not the server's schedule. Beyond the cap the call fails at once."""
     async with FakeTallyfy(orgs=1, tasks_per_org=1, seed=5) as fake:
-        fake.inject("429", method="GET", path_contains="/me", retry_after=100, times=5)
+        fake.inject("429", method="GET", path_contains="/me", retry_after=100, times=2)
+        async with client_for(fake, retry_budget=45.0) as client:
+            assert (await client.me())["email"] == fake.data.me["email"]
+        assert fake.count(path_contains="/me") == 3
+        assert [r.time >= 200.0 for r in fake.requests] == [False, False, True]
+
+        fake.inject("429", method="GET", path_contains="/me", retry_after=130, times=1)
         async with client_for(fake, retry_budget=45.0) as client:
             with pytest.raises(RateLimitedError) as caught:
                 await client.me()
         err = caught.value
         assert err.status == 429
-        assert err.retry_after == 100.0
+        assert err.retry_after == 130.0
         assert err.attempts == 1
         assert err.code == "RATE_LIMIT_EXCEEDED"
-        assert fake.count(path_contains="/me") == 1
+        assert fake.count(path_contains="/me") == 4
 
 
 async def test_faults_html_503_resets_and_hangs_still_give_exact_data() -> None:
