@@ -17,6 +17,7 @@ from ._limits import DEFAULT_TOKEN_RATE_LIMITS, LocalRateLimiter, RateLimit, Rat
 from ._resources import (
     Blueprints,
     Comments,
+    Files,
     Folders,
     Groups,
     Guests,
@@ -158,6 +159,7 @@ class TallyfyClient:
         self.tags = Tags(self._core)
         self.folders = Folders(self._core)
         self.comments = Comments(self._core)
+        self.files = Files(self._core)
         self._closed = False
 
     def __repr__(self) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import quote, urlsplit
@@ -22,7 +22,17 @@ from ._errors import TransportError
 from ._retry import FailureKind
 from ._secrets import Secret
 
-__all__ = ["RawResponse", "Timeouts", "Transport", "TransportFailure", "normalize_base_url"]
+__all__ = [
+    "Consume",
+    "RawResponse",
+    "Timeouts",
+    "Transport",
+    "TransportFailure",
+    "normalize_base_url",
+]
+
+Consume = Callable[[aiohttp.ClientResponse], Awaitable[None]]
+"""Reads a 2xx body itself, as a stream (a file download), instead of ``resp.read()``."""
 
 CLIENT_HEADER: Final = "APIClient"
 DEFAULT_BASE_URL: Final = "https://go.tallyfy.com/api"
@@ -47,6 +57,12 @@ class Timeouts:
         return aiohttp.ClientTimeout(
             total=self.total, sock_connect=self.connect, sock_read=self.read
         )
+
+    def streaming_timeout(self) -> aiohttp.ClientTimeout:
+        """For file transfers: no ``total`` (a 100 MB file may take minutes on a slow link);
+        ``connect`` and ``read`` still catch a dead peer (aiohttp starts ``sock_read`` only
+        once the request body is written)."""
+        return aiohttp.ClientTimeout(total=None, sock_connect=self.connect, sock_read=self.read)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +150,7 @@ class Transport:
         self._max_connections = max_connections
         self._timeouts = timeouts
         self._client_timeout = timeouts.client_timeout()
+        self._streaming_timeout = timeouts.streaming_timeout()
         self._ssl: ssl.SSLContext | bool = True if ssl_context is None else ssl_context
         self._trust_env = trust_env
         self._default_headers = {
@@ -190,14 +207,24 @@ class Transport:
         url: str,
         *,
         token: Secret | None,
-        body: bytes | None = None,
+        body: bytes | aiohttp.payload.Payload | None = None,
         extra_headers: Mapping[str, str] | None = None,
+        consume: Consume | None = None,
     ) -> RawResponse:
-        """Send one attempt and read the whole body, or raise ``TransportFailure``."""
+        """Send one attempt and read the whole body, or raise ``TransportFailure``.
+
+        Streaming (file transfers): ``body`` may be an aiohttp ``Payload`` (a multipart
+        upload, written in chunks; it sets its own ``Content-Type``), and ``consume`` reads a
+        2xx body as a stream instead of ``resp.read()`` (the returned ``body`` is then empty;
+        error bodies are still read whole). Either one swaps the per-attempt ``total``
+        timeout for ``Timeouts.streaming_timeout()``.
+        """
         session = self.session
         headers: dict[str, str] = dict(extra_headers or {})
-        if body is not None:
+        if isinstance(body, bytes):
             headers["Content-Type"] = "application/json"
+        streaming = consume is not None or not (body is None or isinstance(body, bytes))
+        timeout = self._streaming_timeout if streaming else self._client_timeout
         current = url
         for _ in range(_MAX_REDIRECTS + 1):
             # Our own URLs start with the base URL; only a redirect target needs parsing.
@@ -214,8 +241,11 @@ class Transport:
                     data=body,
                     headers=headers,
                     allow_redirects=False,
-                    timeout=self._client_timeout,
+                    timeout=timeout,
                 ) as resp:
+                    if consume is not None and 200 <= resp.status < 300:
+                        await consume(resp)
+                        return RawResponse(resp.status, resp.headers, b"", current)
                     payload = await resp.read()
                     if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
                         if method not in ("GET", "HEAD"):

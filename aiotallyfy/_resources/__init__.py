@@ -2,6 +2,7 @@
 
 from ._blueprints import Blueprints
 from ._comments import Comments
+from ._files import Files
 from ._org_objects import Folders, Tags
 from ._organizations import Organizations
 from ._people import Groups, Guests, Users
@@ -12,6 +13,7 @@ from ._tasks import Tasks
 __all__ = [
     "Blueprints",
     "Comments",
+    "Files",
     "Folders",
     "Groups",
     "Guests",
