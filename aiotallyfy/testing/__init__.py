@@ -11,6 +11,7 @@
 """
 
 from ._fake_data import FakeData
+from ._fake_files import FakeFiles, fake_files
 from ._fake_oauth import FakeOAuth, IssuedAccessToken, enable_oauth
 from ._fake_server import FakeTallyfy, RecordedRequest
 from ._faults import FAULT_NAMES, FaultPlan
@@ -19,6 +20,7 @@ from ._virtual_time import VirtualTimeLoop, run_virtual, virtual_time_loop_facto
 __all__ = [
     "FAULT_NAMES",
     "FakeData",
+    "FakeFiles",
     "FakeOAuth",
     "FakeTallyfy",
     "FaultPlan",
@@ -26,6 +28,7 @@ __all__ = [
     "RecordedRequest",
     "VirtualTimeLoop",
     "enable_oauth",
+    "fake_files",
     "run_virtual",
     "virtual_time_loop_factories",
 ]
