@@ -154,9 +154,7 @@ class _Prepared:
     filename: str
 
 
-def _prepare(
-    source: UploadSource, filename: str | None, content_type: str
-) -> _Prepared:
+def _prepare(source: UploadSource, filename: str | None, content_type: str) -> _Prepared:
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         size = path.stat().st_size  # FileNotFoundError here, before anything is sent
@@ -342,7 +340,8 @@ class Files(Resource):
                 raise _local("checklist_id", "checklist_id is the blueprint, not the process")
         elif step_id is not None or checklist_id is not None:
             raise _local(
-                "step_id", f"step_id/checklist_id only belong to subject_type 'Run', not {subject_type!r}"
+                "step_id",
+                f"step_id/checklist_id only belong to subject_type 'Run', not {subject_type!r}",
             )
         if step_id is not None:
             fields["step_id"] = segment(step_id, name="step_id")
@@ -443,7 +442,4 @@ class Files(Resource):
 
 
 def _unlink_quietly(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
+    path.unlink(missing_ok=True)

@@ -42,9 +42,10 @@ __all__ = ["FakeFiles", "StoredFile", "fake_files", "register_file_routes"]
 
 MAX_UPLOAD_BYTES: Final = 100 * 1024 * 1024
 ALLOWED_EXTENSIONS: Final = frozenset(
-    "xlsx xls pptx docx ppt doc rtf pdf txt mpga mov qt mp4 webm jpg jpeg gif png ai psd zip "
-    "xml xps dwg csv tif bmp".split()
-)
+    ("xlsx", "xls", "pptx", "docx", "ppt", "doc", "rtf", "pdf", "txt", "mpga", "mov", "qt",
+     "mp4", "webm", "jpg", "jpeg", "gif", "png", "ai", "psd", "zip", "xml", "xps", "dwg", "csv",
+     "tif", "bmp")
+)  # fmt: skip
 """Docs ``upload-attach-file``: "The API accepts these extensions"."""
 SUBJECT_TYPES: Final = frozenset({"Checklist", "Run", "Task"})
 _CHUNK: Final = 256 * 1024
@@ -122,7 +123,7 @@ async def _upload(ctx: RouteContext) -> web.StreamResponse:
         _check_fields(ctx, fields, upload)
     except BaseException:
         if upload is not None:
-            upload[1].unlink(missing_ok=True)
+            await asyncio.to_thread(upload[1].unlink, missing_ok=True)
         raise
     assert upload is not None
     filename, path, size, digest = upload
@@ -167,7 +168,7 @@ async def _receive(part: BodyPartReader, files: FakeFiles) -> tuple[str, Path, i
                     )
                 await asyncio.to_thread(_write, out, digest, chunk)
     except BaseException:
-        path.unlink(missing_ok=True)
+        await asyncio.to_thread(path.unlink, missing_ok=True)
         raise
     return filename, path, size, digest.hexdigest()
 
@@ -230,7 +231,7 @@ async def _delete_file(ctx: RouteContext) -> web.StreamResponse:
     stored = _stored(ctx, "file")
     files = fake_files(ctx.fake)
     del files.files[(ctx.org_state.id, str(stored.asset["id"]))]
-    stored.path.unlink(missing_ok=True)
+    await asyncio.to_thread(stored.path.unlink, missing_ok=True)
     return web.Response(status=200)
 
 
