@@ -8,6 +8,7 @@ from ._errors import (
     AuthenticationError,
     BadRequestError,
     ConflictError,
+    FileTooLargeError,
     NotFoundError,
     OutcomeUnknownError,
     PaginationError,
@@ -32,6 +33,7 @@ from ._limits import (
 from ._oauth import DEFAULT_TOKEN_URL, ClientCredentialsGrant, OAuthGrant, PasswordGrant
 from ._pagination import AsyncPager
 from ._resources import SearchHit, SearchResults
+from ._resources._files import Asset, DownloadedFile, UploadSource
 from ._retry import RetryPolicy
 from ._secrets import Secret
 from ._transport import Timeouts
@@ -138,3 +140,12 @@ def __getattr__(name: str) -> object:
 
         return getattr(_redis_limiter, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# Issue 10 part 3b: files, application tokens, members, watchers, misc.
+__all__ += [
+    "Asset",
+    "DownloadedFile",
+    "FileTooLargeError",
+    "UploadSource",
+]

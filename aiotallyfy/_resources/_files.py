@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import io
 import os
 import uuid
 from collections.abc import AsyncIterable, Callable
@@ -175,14 +176,18 @@ def _prepare(source: UploadSource, filename: str | None, content_type: str) -> _
         if not filename:
             raise _local("filename", "filename is required when uploading bytes")
         data = bytes(source)
+        name = filename
+        # Through _FileBody, not aiohttp's BytesPayload: written in chunks, so the event loop
+        # is never held by one large socket write.
         return _Prepared(
-            lambda: aiohttp.payload.BytesPayload(
-                data, content_type=content_type, filename=filename
+            lambda: _FileBody(
+                lambda: io.BytesIO(data), len(data), close=True, filename=name,
+                content_type=content_type,
             ),
             len(data),
             True,
             filename,
-        )
+        )  # fmt: skip
     if isinstance(source, AsyncIterable):
         if not filename:
             raise _local("filename", "filename is required when uploading an async iterator")

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import shutil
 import tempfile
 import weakref
 from dataclasses import dataclass, field
@@ -62,28 +63,27 @@ class StoredFile:
 
 @dataclass(eq=False)
 class FakeFiles:
-    """One fake's stored files (all orgs), in a temporary directory removed with it."""
+    """One fake's stored files (all orgs), in a temporary directory that is removed when the
+    fake is garbage-collected or the interpreter exits (``weakref.finalize``)."""
 
+    owner: weakref.ref[FakeTallyfy]
     max_upload_bytes: int = MAX_UPLOAD_BYTES
     files: dict[tuple[str, str], StoredFile] = field(default_factory=dict)
     uploads: int = 0
     """Upload requests that stored a file."""
-    _dir: tempfile.TemporaryDirectory[str] | None = None
+    _dir: Path | None = None
 
     @property
     def directory(self) -> Path:
         if self._dir is None:
-            self._dir = tempfile.TemporaryDirectory(prefix="fake-tallyfy-files-")
-        return Path(self._dir.name)
+            self._dir = Path(tempfile.mkdtemp(prefix="fake-tallyfy-files-"))
+            owner = self.owner()
+            if owner is not None:
+                weakref.finalize(owner, shutil.rmtree, self._dir, ignore_errors=True)
+        return self._dir
 
     def stored(self, org_id: str, asset_id: str) -> StoredFile | None:
         return self.files.get((org_id, asset_id))
-
-    def cleanup(self) -> None:
-        if self._dir is not None:
-            self._dir.cleanup()
-            self._dir = None
-        self.files.clear()
 
 
 _STATE: weakref.WeakKeyDictionary[FakeTallyfy, FakeFiles] = weakref.WeakKeyDictionary()
@@ -93,7 +93,7 @@ def fake_files(fake: FakeTallyfy) -> FakeFiles:
     """The file store of ``fake`` (created on first use)."""
     state = _STATE.get(fake)
     if state is None:
-        state = _STATE[fake] = FakeFiles()
+        state = _STATE[fake] = FakeFiles(weakref.ref(fake))
     return state
 
 
