@@ -32,7 +32,7 @@ from ._limits import (
 )
 from ._oauth import DEFAULT_TOKEN_URL, ClientCredentialsGrant, OAuthGrant, PasswordGrant
 from ._pagination import AsyncPager
-from ._resources import SearchHit, SearchResults
+from ._resources import ApplicationMemberToken, SearchHit, SearchResults
 from ._resources._files import Asset, DownloadedFile, UploadSource
 from ._retry import RetryPolicy
 from ._secrets import Secret
@@ -144,6 +144,7 @@ def __getattr__(name: str) -> object:
 
 # Issue 10 part 3b: files, application tokens, members, watchers, misc.
 __all__ += [
+    "ApplicationMemberToken",
     "Asset",
     "DownloadedFile",
     "FileTooLargeError",

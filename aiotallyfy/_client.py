@@ -15,6 +15,7 @@ from ._fanout import FanOutStream, OrgResult, fan_out, fan_out_stream
 from ._http import ClientStats, HTTPCore, Response
 from ._limits import DEFAULT_TOKEN_RATE_LIMITS, LocalRateLimiter, RateLimit, RateLimiter
 from ._resources import (
+    Applications,
     Blueprints,
     Comments,
     Files,
@@ -160,6 +161,7 @@ class TallyfyClient:
         self.folders = Folders(self._core)
         self.comments = Comments(self._core)
         self.files = Files(self._core)
+        self.applications = Applications(self._core)
         self._closed = False
 
     def __repr__(self) -> str:
@@ -266,6 +268,23 @@ class TallyfyClient:
         """Search ``org_id``: iterate for ``SearchHit(type, item)`` over every page of every
         type in ``on``, or ``await ....by_type()``; see ``SearchResults``."""
         return _search(self._core, org_id, text, on=on, limit_per_type=limit_per_type, **extra)
+
+    def as_member(self, org_id: str, email: str, **options: Any) -> TallyfyClient:
+        """A new client acting as the member ``email`` of ``org_id``, its tokens minted by this
+        (application, ``ClientCredentialsGrant``) client and renewed before they expire.
+
+        It has its own session and rate limiter (Tallyfy counts per user, and this is another
+        user); it inherits this client's ``base_url`` (and its ``http://`` opt-in) and TLS
+        context unless ``options`` say otherwise. Keep this client open while it is used;
+        closing it does not close this one.
+        """
+        provider = self.applications.member_token_provider(org_id, email)
+        options.setdefault("base_url", self.base_url)
+        options.setdefault("allow_insecure_http", self.base_url.startswith("http://"))
+        ssl_context = self._transport.ssl_context
+        if ssl_context is not None:
+            options.setdefault("ssl_context", ssl_context)
+        return TallyfyClient(provider, **options)
 
     async def all_org_ids(self) -> list[str]:
         """The ids of every organization of the token's user (all pages)."""

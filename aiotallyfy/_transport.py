@@ -195,6 +195,11 @@ class Transport:
             )
         return self._session
 
+    @property
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The caller's TLS context, if one was given (``None``: default verification)."""
+        return self._ssl if isinstance(self._ssl, ssl.SSLContext) else None
+
     def url_for(self, path: str, params: Mapping[str, Any] | None = None) -> str:
         if not path.startswith("/"):
             path = "/" + path

@@ -1,5 +1,6 @@
 """Resource namespaces (``client.tasks``, ``client.organizations``, ...): one module each."""
 
+from ._applications import ApplicationMemberToken, Applications
 from ._blueprints import Blueprints
 from ._comments import Comments
 from ._files import Files
@@ -11,6 +12,8 @@ from ._search import SearchHit, SearchResults
 from ._tasks import Tasks
 
 __all__ = [
+    "ApplicationMemberToken",
+    "Applications",
     "Blueprints",
     "Comments",
     "Files",

@@ -10,6 +10,7 @@
   ``fake_tallyfy_factory`` fixtures.
 """
 
+from ._fake_applications import FakeApplications, enable_applications
 from ._fake_data import FakeData
 from ._fake_files import FakeFiles, fake_files
 from ._fake_oauth import FakeOAuth, IssuedAccessToken, enable_oauth
@@ -19,6 +20,7 @@ from ._virtual_time import VirtualTimeLoop, run_virtual, virtual_time_loop_facto
 
 __all__ = [
     "FAULT_NAMES",
+    "FakeApplications",
     "FakeData",
     "FakeFiles",
     "FakeOAuth",
@@ -27,6 +29,7 @@ __all__ = [
     "IssuedAccessToken",
     "RecordedRequest",
     "VirtualTimeLoop",
+    "enable_applications",
     "enable_oauth",
     "fake_files",
     "run_virtual",
