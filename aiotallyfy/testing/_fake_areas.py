@@ -12,6 +12,7 @@ from typing import Final
 from ._fake_blueprints import register_blueprint_routes
 from ._fake_comments import register_comment_routes, threads_include
 from ._fake_files import register_file_routes
+from ._fake_members import register_member_routes
 from ._fake_org_objects import register_org_object_routes
 from ._fake_people import register_people_routes
 from ._fake_runs import register_run_routes
@@ -31,6 +32,7 @@ AREA_REGISTRARS: Final[tuple[Callable[[Router], None], ...]] = (
     register_comment_routes,
     register_search_routes,
     register_file_routes,
+    register_member_routes,
 )
 
 TASK_INCLUDES.setdefault("threads", threads_include)
