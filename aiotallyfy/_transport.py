@@ -187,6 +187,12 @@ class Transport:
                 raise_for_status=False,
                 cookie_jar=aiohttp.DummyCookieJar(),
             )
+            # aiohttp re-sends a PUT/DELETE/GET once, on its own, when the server drops the
+            # connection (RFC 9112 "idempotent" methods). Whether a request is re-sent is the
+            # retry policy's decision: a delete whose repeat answers 404 must be sent once and
+            # end in OutcomeUnknownError. There is no public switch; the attribute is stable
+            # since aiohttp 3.9.
+            self._session._retry_connection = False
             self._loop = loop
         elif self._loop is not loop:
             raise RuntimeError(

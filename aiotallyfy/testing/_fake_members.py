@@ -38,6 +38,10 @@ DEFAULT_ADMIN = (
     "Please assign another member as default administrator first."
 )
 DATE_FORMATS = frozenset({"mm/dd/yyyy", "dd/mm/yyyy"})
+PROFILE_FIELDS = (
+    "first_name", "last_name", "timezone", "phone", "job_title", "job_description", "team",
+    "country_id", "date_format", "step_preferences",
+)  # fmt: skip
 
 
 def caller(ctx: RouteContext) -> dict[str, Any]:
@@ -126,8 +130,7 @@ async def _update(ctx: RouteContext) -> web.StreamResponse:
         errors["date_format"] = "The selected date format is invalid."
     if errors:
         raise validation_errors(errors)
-    for key in ("first_name", "last_name", "timezone", "phone", "job_title",
-                "job_description", "team", "country_id", "date_format", "step_preferences"):  # fmt: skip
+    for key in PROFILE_FIELDS:
         if key in body:
             member[key] = body[key]
     member["full_name"] = f"{member['first_name']} {member['last_name']}"
