@@ -20,6 +20,7 @@ from ._errors import (
     ValidationError,
 )
 from ._fanout import FanOutStream, OrgResult
+from ._health import HealthStatus
 from ._http import ClientStats, Response
 from ._limits import (
     DEFAULT_TOKEN_RATE_LIMITS,
@@ -32,7 +33,13 @@ from ._limits import (
 )
 from ._oauth import DEFAULT_TOKEN_URL, ClientCredentialsGrant, OAuthGrant, PasswordGrant
 from ._pagination import AsyncPager
-from ._resources import ApplicationMemberToken, SearchHit, SearchResults
+from ._resources import (
+    ApplicationMemberToken,
+    CustomFieldKey,
+    SearchHit,
+    SearchResults,
+    Watcher,
+)
 from ._resources._files import Asset, DownloadedFile, UploadSource
 from ._retry import RetryPolicy
 from ._secrets import Secret
@@ -146,7 +153,10 @@ def __getattr__(name: str) -> object:
 __all__ += [
     "ApplicationMemberToken",
     "Asset",
+    "CustomFieldKey",
     "DownloadedFile",
     "FileTooLargeError",
+    "HealthStatus",
     "UploadSource",
+    "Watcher",
 ]

@@ -12,12 +12,14 @@ from typing import Any, TypeVar
 from ._auth import AuthBinding, StaticToken, TokenProvider, bind_provider
 from ._clock import Clock
 from ._fanout import FanOutStream, OrgResult, fan_out, fan_out_stream
+from ._health import HealthStatus, check_health, health_url
 from ._http import ClientStats, HTTPCore, Response
 from ._limits import DEFAULT_TOKEN_RATE_LIMITS, LocalRateLimiter, RateLimit, RateLimiter
 from ._resources import (
     Applications,
     Blueprints,
     Comments,
+    CustomFieldKeys,
     Files,
     Folders,
     Groups,
@@ -28,6 +30,7 @@ from ._resources import (
     Tags,
     Tasks,
     Users,
+    Watchers,
 )
 from ._resources._base import unwrap
 from ._resources._search import search as _search
@@ -162,6 +165,8 @@ class TallyfyClient:
         self.comments = Comments(self._core)
         self.files = Files(self._core)
         self.applications = Applications(self._core)
+        self.watchers = Watchers(self._core)
+        self.custom_field_keys = CustomFieldKeys(self._core)
         self._closed = False
 
     def __repr__(self) -> str:
@@ -212,6 +217,13 @@ class TallyfyClient:
         response = await self._core.request("GET", "/me")
         result: Me = unwrap(response.data, "/me")
         return result
+
+    async def health(self, *, url: str | None = None) -> HealthStatus:
+        """Tallyfy's health endpoint (``GET https://api.tallyfy.com/health``): one attempt,
+        no token, outside the rate limiter and retries; ``ok`` is a 2xx. With a base URL other
+        than Tallyfy's production roots it asks ``{base_url}/health`` (see ``_health``);
+        ``url`` overrides. Raises ``TransportError`` only when nothing usable came back."""
+        return await check_health(self._transport, url or health_url(self.base_url))
 
     async def request(
         self,

@@ -3,6 +3,7 @@
 from ._applications import ApplicationMemberToken, Applications
 from ._blueprints import Blueprints
 from ._comments import Comments
+from ._custom_fields import CustomFieldKey, CustomFieldKeys
 from ._files import Files
 from ._org_objects import Folders, Tags
 from ._organizations import Organizations
@@ -10,12 +11,15 @@ from ._people import Groups, Guests, Users
 from ._runs import Runs
 from ._search import SearchHit, SearchResults
 from ._tasks import Tasks
+from ._watchers import Watcher, Watchers
 
 __all__ = [
     "ApplicationMemberToken",
     "Applications",
     "Blueprints",
     "Comments",
+    "CustomFieldKey",
+    "CustomFieldKeys",
     "Files",
     "Folders",
     "Groups",
@@ -27,4 +31,6 @@ __all__ = [
     "Tags",
     "Tasks",
     "Users",
+    "Watcher",
+    "Watchers",
 ]
