@@ -124,7 +124,7 @@ async def test_update_approve_me_and_minimal_lists(
     assert fake.count("GET", "/guests-list") == 1
 
 
-async def test_with_on_single_object_reads(fake: FakeTallyfy, client: TallyfyClient) -> None:
+async def test_parameters_of_single_object_reads(fake: FakeTallyfy, client: TallyfyClient) -> None:
     ar = area_of(fake, org(fake))
     uid = fake.data.members(org(fake))[1]["id"]
     guest = next(iter(ar.guests.values()))["email"]
@@ -135,7 +135,19 @@ async def test_with_on_single_object_reads(fake: FakeTallyfy, client: TallyfyCli
     await client.groups.get(org(fake), group, with_=["users", "guests"])
     await client.tags.get(org(fake), tag, with_="statistics")
     await client.tags.get(org(fake), tag)
+    st = fake.data.org_state(org(fake))
+    assert st is not None
+    checklist, run = st.checklists[0]["id"], st.runs[0]["id"]
+    got = await client.blueprints.get(
+        org(fake), checklist, with_="steps", entire_folder_tree=True, version=3
+    )
+    assert got["id"] == checklist
+    await client.blueprints.get(org(fake), checklist, entire_folder_tree=False)
+    assert (await client.runs.get(org(fake), run, form_fields_values=True))["id"] == run
     assert [r.query for r in fake.requests] == [
         {"with": "groups,stats"}, {"with": "stats"}, {"with": "users,guests"},
         {"with": "statistics"}, {},
+        {"with": "steps", "entire_folder_tree": "1", "version": "3"},
+        {"entire_folder_tree": "0"},
+        {"form_fields_values": "true"},
     ]  # fmt: skip
