@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from ._fake_common import list_response
-from ._fake_server import FakeTallyfy, RouteContext, Router, json_response, validation_error
+from ._fake_server import FakeTallyfy, RouteContext, Router, _bool_param, json_response
 
 __all__ = ["FakeHealth", "custom_field_keys_of", "fake_health", "register_misc_routes"]
 
@@ -73,17 +73,6 @@ def custom_field_keys_of(fake: FakeTallyfy, org_id: str) -> list[dict[str, Any]]
     return keys
 
 
-def _flag(ctx: RouteContext, name: str) -> bool | None:
-    raw = ctx.query.get(name)
-    if raw is None or raw == "":
-        return None
-    if raw.lower() in ("true", "1"):
-        return True
-    if raw.lower() in ("false", "0"):
-        return False
-    raise validation_error(name, f"The {name.replace('_', ' ')} field must be true or false.")
-
-
 async def _custom_field_keys(ctx: RouteContext) -> web.StreamResponse:
     rows = custom_field_keys_of(ctx.fake, ctx.org_state.id)
     for name in ("applies_to", "key_type", "field_type"):
@@ -91,7 +80,7 @@ async def _custom_field_keys(ctx: RouteContext) -> web.StreamResponse:
         if wanted:
             rows = [r for r in rows if r[name] == wanted]
     for name in ("is_required", "is_active"):
-        flag = _flag(ctx, name)
+        flag = _bool_param(ctx, name)
         if flag is not None:
             rows = [r for r in rows if r[name] is flag]
     return list_response(ctx, rows, q_fields=("key",))
