@@ -8,12 +8,16 @@ Three processes, so only the client's memory is measured:
 2. the client (this script with ``--child``): ``client.files.upload(path)`` then
    ``client.files.download(dest)``; it reports its resident set size after a warm-up request
    (the baseline: interpreter, aiohttp and the client loaded);
-3. this script: writes the random source file, starts both, takes the client's peak resident
-   set size from ``os.wait4`` (``ru_maxrss``, KiB on Linux), and checks the sha256 of the
+3. this script: writes the random source file, starts both, takes the client's (and, for
+   information, the server's) peak resident set size from ``os.wait4`` (``ru_maxrss``, KiB on
+   Linux), and checks the sha256 of the
    downloaded file against the source (the download serves what the upload stored, so equal
    hashes prove both directions byte for byte).
 
-    python benchmarks/files_memory.py [--size-mb 200] [--limit-mb 40]
+    python benchmarks/files_memory.py [--size-mb 200] [--limit-mb 40] [--whole]
+
+``--whole`` is the control: the client reads the file into ``bytes`` before uploading, and the
+growth it reports (about the file's size) shows the measure sees what streaming avoids.
 
 Exit status 0 when both transfers are exact and the peak growth is at most ``--limit-mb``.
 """
@@ -43,7 +47,9 @@ def _rss_kib() -> int:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
-async def _client(base_url: str, token: str, source: Path, dest: Path) -> dict[str, object]:
+async def _client(
+    base_url: str, token: str, source: Path, dest: Path, whole: bool
+) -> dict[str, object]:
     from aiotallyfy import TallyfyClient
 
     async with TallyfyClient(token, base_url=base_url) as client:
@@ -53,7 +59,8 @@ async def _client(base_url: str, token: str, source: Path, dest: Path) -> dict[s
         started = time.perf_counter()
         asset = await client.files.upload(
             org_id,
-            source,
+            await asyncio.to_thread(source.read_bytes) if whole else source,
+            filename=source.name,
             uploaded_from="ko_field",
             subject_type="Checklist",
             subject_id=blueprint[0]["id"],
@@ -72,9 +79,9 @@ async def _client(base_url: str, token: str, source: Path, dest: Path) -> dict[s
         }
 
 
-def child(argv: list[str]) -> int:
+def child(argv: list[str], whole: bool) -> int:
     base_url, token, source, dest = argv
-    report = asyncio.run(_client(base_url, token, Path(source), Path(dest)))
+    report = asyncio.run(_client(base_url, token, Path(source), Path(dest), whole))
     sys.stdout.write(orjson.dumps(report).decode() + "\n")
     return 0
 
@@ -104,10 +111,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=float, default=200.0)
     parser.add_argument("--limit-mb", type=float, default=40.0)
+    parser.add_argument(
+        "--whole",
+        action="store_true",
+        help="control run: read the file into memory first (shows what the measure catches)",
+    )
     parser.add_argument("--child", nargs=4, metavar=("BASE_URL", "TOKEN", "SOURCE", "DEST"))
     opts = parser.parse_args()
     if opts.child:
-        return child(opts.child)
+        return child(opts.child, opts.whole)
     size = int(opts.size_mb * 1_000_000)
     server = subprocess.Popen(
         [sys.executable, str(HERE / "_server.py"), "--orgs", "1", "--tasks-per-org", "10",
@@ -122,7 +134,7 @@ def main() -> int:
             expected = _write_source(source, size)
             proc = subprocess.Popen(
                 [sys.executable, __file__, "--child", hello["base_url"], hello["token"],
-                 str(source), str(dest)],
+                 str(source), str(dest), *(["--whole"] if opts.whole else [])],
                 stdout=subprocess.PIPE, text=True,
             )  # fmt: skip
             assert proc.stdout is not None
@@ -137,7 +149,8 @@ def main() -> int:
     finally:
         if server.stdin is not None:
             server.stdin.close()
-        server.wait(10)
+        _, status, server_usage = os.wait4(server.pid, 0)
+        server.returncode = os.waitstatus_to_exitcode(status)
     peak_kib = usage.ru_maxrss
     growth_mb = (peak_kib - int(report["baseline_kib"])) / 1024
     exact = report["sha256"] == expected == on_disk and report["size"] == size
@@ -148,7 +161,9 @@ def main() -> int:
         f"sha256 {'identical' if exact else 'DIFFERENT'} ({expected[:16]}…)\n"
         f"client RSS: baseline {int(report['baseline_kib']) / 1024:.1f} MiB, peak "
         f"{peak_kib / 1024:.1f} MiB, growth {growth_mb:.1f} MiB (limit {opts.limit_mb:g}) "
-        f"{'OK' if exact and growth_mb <= opts.limit_mb else 'FAIL'}"
+        f"{'OK' if exact and growth_mb <= opts.limit_mb else 'FAIL'}\n"
+        f"fake server (stores the upload on disk, serves it with FileResponse): peak RSS "
+        f"{server_usage.ru_maxrss / 1024:.1f} MiB"
     )
     return 0 if exact and growth_mb <= opts.limit_mb else 1
 
