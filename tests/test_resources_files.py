@@ -270,3 +270,24 @@ async def test_a_download_that_breaks_off_starts_over(tmp_path: Path, payload: b
     assert (tmp_path / "f.bin").read_bytes() == payload
     assert server.paths() == ["/api/organizations/o1/file/f1/dl"] * 2
     assert leftovers(tmp_path) == []
+
+
+async def test_an_undeclared_size_is_capped_while_streaming(tmp_path: Path) -> None:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        resp.enable_chunked_encoding()  # no Content-Length to refuse up front
+        await resp.prepare(request)
+        for _ in range(8):
+            await resp.write(b"x" * 100_000)
+        await resp.write_eof()
+        return resp
+
+    async with (
+        hostile_server(handler) as server,
+        TallyfyClient("tok", base_url=server.base_url) as client,
+    ):
+        with pytest.raises(FileTooLargeError) as err:
+            await client.files.download("o1", "f1", tmp_path / "f.bin", max_bytes=250_000)
+    assert (err.value.declared, err.value.max_bytes) == (None, 250_000)
+    assert os.listdir(tmp_path) == []
+    assert len(server.seen) == 1  # a limit is not a transient failure: not retried
