@@ -16,6 +16,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ConflictError",
+    "FileTooLargeError",
     "NotFoundError",
     "OutcomeUnknownError",
     "PaginationError",
@@ -197,6 +198,20 @@ class ResponseTooLargeError(TransportError):
         kwargs.pop("sent", None)
         super().__init__(message, sent=True, **kwargs)
         self.limit = limit
+
+
+class FileTooLargeError(TallyfyError):
+    """A file download passed the caller's ``max_bytes``; reading stopped, nothing was kept.
+
+    ``declared`` is the size the server announced (``Content-Length``), if it did.
+    """
+
+    def __init__(
+        self, message: str, *, max_bytes: int, declared: int | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.max_bytes = max_bytes
+        self.declared = declared
 
 
 class PaginationError(TallyfyError):
