@@ -23,7 +23,7 @@ import hashlib
 import logging
 import math
 import ssl
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlencode, urlsplit
@@ -34,7 +34,7 @@ import orjson
 from ._auth import DEFAULT_REFRESH_MARGIN, AuthBinding, IssuedToken, RenewingTokenProvider
 from ._clock import Clock
 from ._errors import AuthenticationError, TransportError
-from ._secrets import Secret
+from ._secrets import Secret, scrub_then_truncate
 from ._transport import is_loopback
 
 __all__ = [
@@ -58,7 +58,6 @@ _FORM_HEADERS: Final = {
     "Content-Type": "application/x-www-form-urlencoded",
     "Accept": "application/json",
 }
-_REDACTED: Final = "**********"
 
 
 def check_token_url(url: str, *, allow_insecure_http: bool) -> str:
@@ -258,9 +257,9 @@ class OAuthGrant(RenewingTokenProvider):
             message = "the token endpoint redirected; a request carrying credentials is not re-sent"
         elif not message:
             message = "the token endpoint refused the request"
-        message = _scrub(message[:500], self._secrets())
+        message = scrub_then_truncate(message, self._secrets(), 500)
         if code is not None:
-            code = _scrub(code[:100], self._secrets())
+            code = scrub_then_truncate(code, self._secrets(), 100)
         return AuthenticationError(
             f"{grant} grant failed: {message}",
             status=status,
@@ -378,10 +377,3 @@ def _seconds(value: Any) -> float | None:
         return None
     return number if math.isfinite(number) and number >= 0 else None
 
-
-def _scrub(text: str, secrets: Iterable[Secret]) -> str:
-    for secret in secrets:
-        value = secret.reveal()
-        if value and value in text:
-            text = text.replace(value, _REDACTED)
-    return text
