@@ -5,12 +5,10 @@ a moment, or fail for good. Every endpoint here is a plain aiohttp handler on 12
 from __future__ import annotations
 
 import pytest
+from _hostile import hostile_server
 from aiohttp import web
 
-from aiotallyfy import AuthenticationError, PasswordGrant
-from aiotallyfy import Secret
-
-from _hostile import hostile_server
+from aiotallyfy import AuthenticationError, PasswordGrant, Secret
 
 pytestmark = pytest.mark.virtual_time
 
@@ -66,5 +64,5 @@ def test_scrub_then_truncate_scrubs_first_and_longest_first() -> None:
     # One secret containing another: the longer one is replaced whole.
     assert scrub("k=abcdef", ["abc", secret]) == "k=**********"
     assert scrub("nothing here", [secret]) == "nothing here"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="limit"):
         scrub_then_truncate("x", [secret], -1)
