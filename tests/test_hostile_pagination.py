@@ -479,6 +479,7 @@ PROPERTY = settings(max_examples=200, deadline=None, database=None)
 def test_property_a_well_formed_page_parses_exactly(
     items: list[dict[str, Any]], page: int, per_page: int, extra: int, links: Any
 ) -> None:
+    per_page = max(per_page, len(items))  # Fractal never puts more than per_page on a page
     total = len(items) + extra
     pagination: dict[str, Any] = {
         "total": total, "count": len(items), "per_page": per_page,
