@@ -394,7 +394,9 @@ class AsyncPager(Generic[T]):
                 what = f"got {yielded} items"
             return PaginationError(
                 f"{self._describe}: {what}: {why}; the list changed while it was read, or the "
-                "server cut it short"
+                "server cut it short",
+                received=yielded,
+                expected=announced_total,
             )
 
         def check_complete(last_read: int, empty_page: int | None) -> None:
@@ -417,87 +419,98 @@ class AsyncPager(Generic[T]):
                     "came back empty"
                 )
 
-        first = await self._get(1)
-        check(1, first)
-        self.total = announced_total = first.total
-        announced_pages = first.total_pages
-        batch, reached = take(first.items)
-        if batch:
-            yield batch
-        del batch
-        if reached:
-            return
-
-        if first.total_pages is None:
-            # No page count: walk while the server links a next page (the Go CLI's rule).
-            page, info = 1, first
-            del first
-            while info.has_next_link:
-                if not info.items:
-                    raise incomplete(f"page {page} is empty but links a next page")
-                page += 1
-                self._guard_page_cap(page)
-                info = await self._get(page)
-                check(page, info)
-                batch, reached = take(info.items)
-                if batch:
-                    yield batch
-                del batch
-                if reached:
-                    return
-            check_complete(page, page if not info.items and page > 1 else None)
-            return
-
-        last_page = first.total_pages
-        del first  # page 1 belongs to the consumer now
-        next_page = 2
-        window: dict[int, asyncio.Task[Any]] = {}
-        empty_page: int | None = None
-        page = 2
         try:
-            while page <= last_page:
-                self._guard_page_cap(page)
-                while next_page <= last_page and len(window) < self._prefetch:
-                    window[next_page] = asyncio.ensure_future(self._get_ahead(next_page))
-                    next_page += 1
-                fetched = await window.pop(page)
-                step: PageStep | None
-                if lazy:
-                    pending = PendingPage[T](fetched, functools.partial(settle, page))
-                    del fetched
-                    yield pending
-                    step = await pending.settled()
-                    if step is None:
-                        # Not JSON: fetch it again through the retry layer, which retries it.
-                        pending = PendingPage[T](
-                            await self._get(page), functools.partial(settle, page)
-                        )
+            first = await self._get(1)
+            check(1, first)
+            self.total = announced_total = first.total
+            announced_pages = first.total_pages
+            batch, reached = take(first.items)
+            if batch:
+                yield batch
+            del batch
+            if reached:
+                return
+
+            if first.total_pages is None:
+                # No page count: walk while the server links a next page (the Go CLI's rule).
+                page, info = 1, first
+                del first
+                while info.has_next_link:
+                    if not info.items:
+                        raise incomplete(f"page {page} is empty but links a next page")
+                    page += 1
+                    self._guard_page_cap(page)
+                    info = await self._get(page)
+                    check(page, info)
+                    batch, reached = take(info.items)
+                    if batch:
+                        yield batch
+                    del batch
+                    if reached:
+                        return
+                check_complete(page, page if not info.items and page > 1 else None)
+                return
+
+            last_page = first.total_pages
+            del first  # page 1 belongs to the consumer now
+            next_page = 2
+            window: dict[int, asyncio.Task[Any]] = {}
+            empty_page: int | None = None
+            page = 2
+            try:
+                while page <= last_page:
+                    self._guard_page_cap(page)
+                    while next_page <= last_page and len(window) < self._prefetch:
+                        window[next_page] = asyncio.ensure_future(self._get_ahead(next_page))
+                        next_page += 1
+                    fetched = await window.pop(page)
+                    step: PageStep | None
+                    if lazy:
+                        pending = PendingPage[T](fetched, functools.partial(settle, page))
+                        del fetched
                         yield pending
                         step = await pending.settled()
-                        assert step is not None  # already parsed: nothing to decode
-                    del pending
-                else:
-                    page_batch, step = settle(page, await self._resolve(page, fetched))
-                    del fetched
-                    if page_batch:
-                        yield page_batch
-                    del page_batch
-                items, reached, total_pages = step
-                if reached:
-                    return
-                if not items:
-                    empty_page = page  # the end as far as the server goes; checked below
-                    break
-                if page == last_page and total_pages and total_pages > last_page:
-                    # The list grew while we read it: keep going to the new end.
-                    last_page = total_pages
-                page += 1
-        finally:
-            for task in window.values():
-                task.cancel()
-            if window:
-                await asyncio.gather(*window.values(), return_exceptions=True)
-        check_complete(min(page, last_page), empty_page)
+                        if step is None:
+                            # Not JSON: fetch it again through the retry layer, which retries it.
+                            pending = PendingPage[T](
+                                await self._get(page), functools.partial(settle, page)
+                            )
+                            yield pending
+                            step = await pending.settled()
+                            assert step is not None  # already parsed: nothing to decode
+                        del pending
+                    else:
+                        page_batch, step = settle(page, await self._resolve(page, fetched))
+                        del fetched
+                        if page_batch:
+                            yield page_batch
+                        del page_batch
+                    items, reached, total_pages = step
+                    if reached:
+                        return
+                    if not items:
+                        empty_page = page  # the end as far as the server goes; checked below
+                        break
+                    if page == last_page and total_pages and total_pages > last_page:
+                        # The list grew while we read it: keep going to the new end.
+                        last_page = total_pages
+                    page += 1
+            finally:
+                for task in window.values():
+                    task.cancel()
+                if window:
+                    await asyncio.gather(*window.values(), return_exceptions=True)
+            check_complete(min(page, last_page), empty_page)
+        except PaginationError as exc:
+            if exc.received is not None:
+                raise
+            # A page that could not be read: say how far the list got.
+            expected = f" of {announced_total}" if announced_total is not None else ""
+            raise PaginationError(
+                f"{exc.message}; {yielded}{expected} items handed out before it",
+                received=yielded,
+                expected=announced_total,
+            ) from None
 
     def _guard_page_cap(self, page: int) -> None:
         if page > self._max_pages:

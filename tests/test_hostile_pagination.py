@@ -536,3 +536,33 @@ def test_property_an_object_without_a_data_list_is_refused(data: Any) -> None:
         parse_page({"data": data, "meta": {"pagination": {"total": 1}}})
     with pytest.raises(PaginationError):
         parse_page({"meta": {"pagination": {"total": 1}}, "message": data})
+
+
+async def test_cli_all_orgs_with_the_org_list_cut_short_exports_nothing(tmp_path: Path) -> None:
+    # H3: --all-orgs listed organizations with the same pager, so a cut org list dropped
+    # organizations and the export still exited 0.
+    orgs = ListServer(150, prefix="o")
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        if request.path == "/api/me/organizations":
+            if request.query.get("page") == "2":
+                return web.json_response({"data": None})
+            return await orgs.handle(request)
+        return web.json_response(envelope([], 1, 100, 0))
+
+    target = tmp_path / "tasks.jsonl"
+    target.write_bytes(b"previous export\n")
+    async with hostile_server(handle) as server:
+        err = io.StringIO()
+        code = await amain(
+            ["tasks", "--all-orgs", "-o", str(target)],
+            environ={"TALLYFY_BASE_URL": server.base_url, "TALLYFY_API_TOKEN": "PAT-test"},
+            stdout=io.BytesIO(),
+            stderr=err,
+        )
+    assert code == 1
+    assert directory(tmp_path) == {"tasks.jsonl": b"previous export\n"}
+    assert err.getvalue().startswith("aiotallyfy: could not list your organizations: ")
+    assert "page 2" in err.getvalue()
+    assert "100 of 150" in err.getvalue()
+    assert not [s for s in server.seen if s.path.endswith("/tasks")]
