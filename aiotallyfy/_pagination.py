@@ -143,6 +143,19 @@ def _item_key(item: Any) -> str | int | None:
     return None
 
 
+def _distinct_ids(items: list[Any]) -> set[Any] | None:
+    """The page's ids when every item is an object with its own distinct, hashable, non-null
+    ``id`` (the usual page, checked in C-speed set operations); else ``None``, and the pager
+    looks at the items one by one."""
+    try:
+        keys = {item["id"] for item in items}
+    except (KeyError, TypeError):
+        return None
+    if len(keys) != len(items) or None in keys:
+        return None
+    return keys
+
+
 # (items on the page, whether ``limit`` was reached, total_pages the page announced)
 PageStep = tuple[int, bool, int | None]
 
@@ -339,15 +352,20 @@ class AsyncPager(Generic[T]):
             """The page's items not handed out before, cut at ``limit``; and whether
             ``limit`` is reached."""
             nonlocal yielded
-            fresh: list[Any] = []
-            append = fresh.append
-            for item in items:
-                key = _item_key(item)
-                if key is not None:
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                append(item)
+            keys = _distinct_ids(items)
+            if keys is not None and seen.isdisjoint(keys):
+                seen.update(keys)  # the usual page: every id new, nothing to filter
+                fresh = items
+            else:
+                fresh = []
+                append = fresh.append
+                for item in items:
+                    key = _item_key(item)
+                    if key is not None:
+                        if key in seen:
+                            continue
+                        seen.add(key)
+                    append(item)
             if limit is not None:
                 room = limit - yielded
                 if room < len(fresh):
