@@ -7,6 +7,10 @@ and/or ``next``. We ask for ``per_page=100`` (the server's maximum), read page 1
 the remaining pages concurrently (a bounded window ahead) and yield items strictly in page
 order. Each page fetch goes through the client's one retry layer, so a 429 or a dropped
 connection in the middle is retried there and the iteration goes on.
+
+What the pager hands out is the whole list or a ``PaginationError``, never a silent part of
+it: a page it does not fully understand (``parse_page``) and a list that ends short of the
+total its first page announced both raise, saying how far the list got (``_pages``).
 """
 
 from __future__ import annotations
