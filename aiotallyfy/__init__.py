@@ -35,7 +35,7 @@ from ._limits import (
     RateLimiter,
 )
 from ._oauth import DEFAULT_TOKEN_URL, ClientCredentialsGrant, OAuthGrant, PasswordGrant
-from ._pagination import AsyncPager
+from ._pagination import AsyncPager, Page, PageSource, SupportsPages
 from ._resources import (
     ApplicationMemberToken,
     CustomFieldKey,
@@ -108,6 +108,8 @@ __all__ = [
     "OrgResult",
     "Organization",
     "OutcomeUnknownError",
+    "Page",
+    "PageSource",
     "PaginationError",
     "PasswordGrant",
     "PerOrgTokens",
@@ -128,6 +130,7 @@ __all__ = [
     "ServerError",
     "StaticToken",
     "Step",
+    "SupportsPages",
     "Tag",
     "TagAssociation",
     "TallyfyClient",

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from ._checks import positive_int
-from ._pagination import AsyncPager, PendingPage
+from ._errors import PaginationError
+from ._pagination import Page, SupportsPages
 
 __all__ = ["FanOutStream", "OrgResult", "fan_out", "fan_out_stream"]
 
@@ -130,10 +131,6 @@ class FanOutStream(Generic[T]):
     def failed(self) -> list[OrgResult[T]]:
         return [r for r in self.results.values() if r.error is not None]
 
-    @property
-    def done_count(self) -> int:
-        return len(self.results)
-
     def __aiter__(self) -> AsyncIterator[tuple[str, T]]:
         self._start()
         return self._items()
@@ -160,46 +157,39 @@ class FanOutStream(Generic[T]):
             await batches.aclose()
 
     async def _run(self) -> AsyncGenerator[tuple[str, Sequence[T]], None]:
-        # Whole pages travel through the queue when the source is an ``AsyncPager`` (one
-        # hand-off per page, not per item); other sources travel item by item. ``buffer``
-        # still counts items: a worker waits while ``buffer`` or more are queued. A page the
-        # pager fetched ahead travels undecoded (``PendingPage``, counted as a full page) and
-        # is decoded here by the consumer, so its objects die young; its worker goes on once
-        # the consumer has taken it.
-        queue: asyncio.Queue[tuple[str, Sequence[T] | PendingPage[T], int] | OrgResult[T]] = (
-            asyncio.Queue()
-        )
+        # Whole pages travel through the queue when the source has ``pages()`` (one hand-off
+        # per page, not per item); a plain async iterable's items travel as one-item pages.
+        # ``buffer`` still counts items: a worker waits while ``buffer`` or more are queued (a
+        # page not decoded yet counts as full). A page travels undecoded and is decoded here,
+        # in the consumer's task, so its objects die young; its worker asks for the next page
+        # only once the consumer has taken it (``Page.taken``).
+        queue: asyncio.Queue[tuple[str, Page[T]] | OrgResult[T]] = asyncio.Queue()
         gate = asyncio.Semaphore(self._concurrency)
         buffer = self._buffer
         queued = 0
         space = asyncio.Event()
         space.set()
 
-        async def put(org_id: str, batch: Sequence[T] | PendingPage[T], size: int) -> None:
+        async def put(org_id: str, page: Page[T]) -> None:
             nonlocal queued
             while queued >= buffer:
                 space.clear()
                 await space.wait()
-            queued += size
-            queue.put_nowait((org_id, batch, size))
+            queued += page.capacity
+            queue.put_nowait((org_id, page))
 
         async def run(org_id: str) -> None:
             result: OrgResult[T] = OrgResult(org_id)
             async with gate:
                 try:
                     source = self._fn(org_id)
-                    if isinstance(source, AsyncPager):
-                        per_page = source._per_page
-                        async for batch in source._iter_lazy_pages():
-                            if isinstance(batch, PendingPage):
-                                await put(org_id, batch, per_page)
-                                result.count += await batch.taken()
-                            else:
-                                await put(org_id, batch, len(batch))
-                                result.count += len(batch)
+                    if isinstance(source, SupportsPages):
+                        async for page in source.pages():
+                            await put(org_id, page)
+                            result.count += await page.taken()
                     else:
                         async for item in source:
-                            await put(org_id, (item,), 1)
+                            await put(org_id, Page.of([item]))
                             result.count += 1
                 except Exception as exc:
                     result.error = exc
@@ -219,14 +209,17 @@ class FanOutStream(Generic[T]):
                     if self._on_org_done is not None:
                         self._on_org_done(entry)
                     continue
-                org_id, batch, size = entry
-                queued -= size
+                org_id, page = entry
+                queued -= page.capacity
                 if queued < buffer:
                     space.set()
-                if isinstance(batch, PendingPage):
-                    batch = batch.take()
-                if batch:
-                    yield org_id, batch
+                try:
+                    items = page.items()
+                except PaginationError:
+                    continue  # the org's worker raises it from its pager: that org fails
+                del page
+                if items:
+                    yield org_id, items
         finally:
             await _cancel_all(tasks)
 

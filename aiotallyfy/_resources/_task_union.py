@@ -18,10 +18,10 @@ once) rather than in neither; a task REOPENED between the two views can still be
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from contextlib import aclosing
 
-from .._errors import PaginationError
-from .._pagination import MAX_PER_PAGE, AsyncPager
+from .._pagination import MAX_PER_PAGE, AsyncPager, Page
 from .._types import Task
 
 __all__ = ["PARTITION", "TaskUnion"]
@@ -29,12 +29,14 @@ __all__ = ["PARTITION", "TaskUnion"]
 PARTITION = ("incomplete", "complete")
 """``status`` values of ``GET .../tasks`` (DOCS list-org-tasks) that split the tasks."""
 
-MakePager = Callable[[str | None, int, int | None], AsyncPager[Task]]
-"""``(status, per_page, limit)`` → a pager of the org's tasks with the caller's filters."""
+MakePager = Callable[[str | None, int, int | None, set[str | int] | None], AsyncPager[Task]]
+"""``(status, per_page, limit, exclude)`` → a pager of the org's tasks with the caller's
+filters, skipping the ids in ``exclude`` and adding its own."""
 
 
 class TaskUnion:
-    """``async for task in client.tasks.list_every(org)``: each task once. Iterable once."""
+    """``async for task in client.tasks.list_every(org)``: each task once; or a page at a
+    time with ``pages()``, like an ``AsyncPager``. Iterable once."""
 
     def __init__(self, make: MakePager, *, statuses: Sequence[str] = PARTITION) -> None:
         self._make = make
@@ -54,42 +56,47 @@ class TaskUnion:
         return sum(totals) if totals else None
 
     def __aiter__(self) -> AsyncIterator[Task]:
-        if self._started:
-            raise RuntimeError("a TaskUnion can be iterated only once; call the method again")
-        self._started = True
-        return self._items()
+        return self._items(self.pages())
 
     async def to_list(self) -> list[Task]:
         return [task async for task in self]
 
-    async def _items(self) -> AsyncIterator[Task]:
-        seen: set[str] = set()
-        for status in self._statuses:
-            pager = self._make(status, MAX_PER_PAGE, None)
-            self._pagers.append(pager)
-            async for task in pager:
-                key = _key(task)
-                if key not in seen:
-                    seen.add(key)
+    async def _items(self, pages: AsyncGenerator[Page[Task], None]) -> AsyncIterator[Task]:
+        try:
+            async for page in pages:
+                for task in page.items():
                     yield task
-        probe = self._make(None, 1, 1)
-        first_page = probe.__aiter__()
-        try:  # page 1 only: its meta has the total; closing stops any page fetched ahead
-            await anext(first_page, None)
         finally:
-            await first_page.aclose()  # type: ignore[attr-defined]
+            await pages.aclose()
+
+    def pages(self) -> AsyncGenerator[Page[Task], None]:
+        """Every page of every view walked, each task once (a page may be short, or empty,
+        where an earlier view already handed out its tasks)."""
+        if self._started:
+            raise RuntimeError("a TaskUnion can be iterated only once; call the method again")
+        self._started = True
+        return self._pages()
+
+    async def _pages(self) -> AsyncGenerator[Page[Task], None]:
+        # Ids handed out so far, shared by the views' pagers: a task completed during the
+        # export is in both views and is handed out once. It lives as long as the walk.
+        seen: set[str | int] = set()
+        # Each view's pages are closed as soon as the loop over them ends: a pager's window
+        # is cancelled then, not at garbage collection.
+        for status in self._statuses:
+            pager = self._make(status, MAX_PER_PAGE, None, seen)
+            self._pagers.append(pager)
+            async with aclosing(pager.pages()) as pages:
+                async for page in pages:
+                    yield page
+        probe = self._make(None, 1, 1, None)
+        async with aclosing(probe.pages()) as pages:
+            async for page in pages:
+                page.items()  # page 1 only: its meta has the total
+                break
         if probe.total is not None and probe.total <= len(seen):
             return
         self.default_view_walked = True
-        async for task in self._make(None, MAX_PER_PAGE, None):
-            key = _key(task)
-            if key not in seen:
-                seen.add(key)
-                yield task
-
-
-def _key(task: Task) -> str:
-    key = task.get("id") if isinstance(task, dict) else None
-    if not isinstance(key, str) or not key:
-        raise PaginationError("a task without an 'id' in a task list: cannot de-duplicate it")
-    return key
+        async with aclosing(self._make(None, MAX_PER_PAGE, None, seen).pages()) as pages:
+            async for page in pages:
+                yield page

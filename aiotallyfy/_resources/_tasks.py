@@ -101,11 +101,13 @@ class Tasks(TaskExtras):
         org = segment(org_id, name="org_id")
         path = f"/organizations/{org}/tasks"
 
-        def make(status: str | None, per_page: int, limit: int | None) -> AsyncPager[Task]:
+        def make(
+            status: str | None, per_page: int, limit: int | None, exclude: set[str | int] | None
+        ) -> AsyncPager[Task]:
             params: dict[str, Any] = {"status": status, "with": with_, **filters}
             return self._pager(
                 path, org_id=org_id, params=params, per_page=per_page, limit=limit,
-                item_type=Task,
+                item_type=Task, exclude=exclude,
             )  # fmt: skip
 
         return TaskUnion(make)
