@@ -187,6 +187,7 @@ class FanOutStream(Generic[T]):
                         async for page in source.pages():
                             await put(org_id, page)
                             result.count += await page.taken()
+                            del page  # decoded: it belongs to the consumer alone now
                     else:
                         async for item in source:
                             await put(org_id, Page.of([item]))
@@ -214,12 +215,13 @@ class FanOutStream(Generic[T]):
                 if queued < buffer:
                     space.set()
                 try:
-                    items = page.items()
+                    items = page.take()  # the page keeps no reference: they die young
                 except PaginationError:
                     continue  # the org's worker raises it from its pager: that org fails
                 del page
                 if items:
                     yield org_id, items
+                del items  # the consumer's alone: freed as soon as it is done with it
         finally:
             await _cancel_all(tasks)
 

@@ -420,19 +420,24 @@ class Page(Generic[T]):
     list's ``PaginationError`` when the page breaks the list's rules.
 
     A page handed to another task (``FanOutStream``) is decoded there: ``await taken()``
-    waits until it was, so its objects are born just before they are used.
+    waits until it was, so its objects are born just before they are used; and ``take()``
+    hands the items over, so that they die with the consumer's last reference instead of
+    living on in the page while its pager waits for its next turn.
     """
 
     __slots__ = (
         "_body",
+        "_decoded",
         "_error",
         "_items",
         "_waiter",
         "_walk",
         "capacity",
+        "handed",
         "info",
         "malformed",
         "number",
+        "sent",
     )
 
     def __init__(self, number: int, body: Any, walk: _Walk | None, capacity: int) -> None:
@@ -443,7 +448,12 @@ class Page(Generic[T]):
         """At most this many items (the ``per_page`` asked for), known before decoding."""
         self.info: PageInfo | None = None
         self.malformed = False
+        self.sent = 0
+        """Items the server sent on the page (before de-duplication and ``limit``)."""
+        self.handed = 0
+        """Items ``items()`` gives."""
         self._items: list[T] | None = None
+        self._decoded = False
         self._error: PaginationError | None = None
         self._waiter: asyncio.Future[None] | None = None
 
@@ -452,25 +462,30 @@ class Page(Generic[T]):
         """A page of items already at hand (a plain async iterable's item, in a fan-out)."""
         page: Page[T] = cls(number, None, None, len(items))
         page._items = items
+        page._decoded = True
+        page.sent = page.handed = len(items)
         return page
 
     def __repr__(self) -> str:
-        state = "undecoded" if self._items is None else f"{len(self._items)} items"
+        state = f"{self.handed} items" if self._decoded else "undecoded"
         return f"Page({self.number}, {state})"
 
     @property
     def done(self) -> bool:
         """Whether the page was decoded (or failed)."""
-        return self._items is not None or self._error is not None
+        return self._decoded
 
     def items(self) -> list[T]:
-        if self._items is not None:
+        if self._decoded:
+            if self._error is not None:
+                raise self._error
+            if self._items is None:
+                raise RuntimeError("the page's items were handed over with take()")
             return self._items
-        if self._error is not None:
-            raise self._error
         walk = self._walk
         assert walk is not None
         body, self._body = self._body, None
+        self._decoded = True
         try:
             payload = orjson.loads(body) if isinstance(body, bytes) else body
         except orjson.JSONDecodeError:
@@ -481,6 +496,8 @@ class Page(Generic[T]):
                 self.info, self._items = walk.accept(self.number, payload)
             except PaginationError as exc:
                 self._error = walk.failed(exc)
+            else:
+                self.sent, self.handed = len(self.info.items), len(self._items)
         finally:
             if self._waiter is not None and not self._waiter.done():
                 self._waiter.set_result(None)
@@ -489,18 +506,26 @@ class Page(Generic[T]):
         assert self._items is not None
         return self._items
 
+    def take(self) -> list[T]:
+        """``items()``, handed over: the page keeps no reference to them (nor ``info``)."""
+        items = self.items()
+        self._items = self.info = None
+        return items
+
     async def taken(self) -> int:
         """Wait until the page was decoded (by whichever task); the items it handed out."""
-        if not self.done:
+        if not self._decoded:
             if self._waiter is None:
                 self._waiter = asyncio.get_running_loop().create_future()
             await self._waiter
-        return len(self._items) if self._items is not None else 0
+        return self.handed
 
     def _settle(self) -> None:
         """Decode the page if nobody did; raise its error (the pager's side)."""
-        if self._items is None:
+        if not self._decoded:
             self.items()
+        elif self._error is not None:
+            raise self._error
 
 
 @runtime_checkable
@@ -572,6 +597,7 @@ class AsyncPager(Generic[T]):
             async for page in pages:
                 for item in page.items():
                     yield item
+                del page  # not kept alive while the next one is fetched
         finally:
             await pages.aclose()  # now, not at garbage collection: cancels the prefetch window
 
@@ -617,7 +643,7 @@ class AsyncPager(Generic[T]):
                     page = Page[T](number, await self._fetch(number, True), walk, capacity)
                     yield page
                     page._settle()
-                had_items = page.info is not None and bool(page.info.items)
+                had_items = page.sent > 0
                 del page
                 if not walk.more(number, had_items):
                     return

@@ -66,6 +66,7 @@ class TaskUnion:
             async for page in pages:
                 for task in page.items():
                     yield task
+                del page
         finally:
             await pages.aclose()
 
@@ -89,6 +90,7 @@ class TaskUnion:
             async with aclosing(pager.pages()) as pages:
                 async for page in pages:
                     yield page
+                    del page  # not kept alive while the next one is fetched
         probe = self._make(None, 1, 1, None)
         async with aclosing(probe.pages()) as pages:
             async for page in pages:
@@ -100,3 +102,4 @@ class TaskUnion:
         async with aclosing(self._make(None, MAX_PER_PAGE, None, seen).pages()) as pages:
             async for page in pages:
                 yield page
+                del page
