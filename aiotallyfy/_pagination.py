@@ -174,6 +174,16 @@ def _distinct_ids(items: list[Any]) -> set[Any] | None:
     return keys
 
 
+class SeenIds(Protocol):
+    """Ids handed out by related lists (``exclude``): a ``set`` will do."""
+
+    def __contains__(self, key: object, /) -> bool: ...
+
+    def add(self, key: str | int, /) -> None: ...
+
+    def __len__(self) -> int: ...
+
+
 class PageSource(Protocol):
     """Where a pager's pages come from: one ``fetch`` per page, through the client's one
     retry layer. ``decode=False`` allows the answer as the undecoded ``bytes`` body (a page
@@ -233,7 +243,7 @@ class _Walk:
         *,
         per_page: int,
         limit: int | None,
-        exclude: set[str | int] | None = None,
+        exclude: SeenIds | None = None,
     ) -> None:
         self.describe = describe
         self.per_page = per_page
@@ -309,7 +319,7 @@ class _Walk:
             fresh = self._not_excluded(fresh, self.exclude)
         return info, fresh
 
-    def _not_excluded(self, items: list[Any], exclude: set[str | int]) -> list[Any]:
+    def _not_excluded(self, items: list[Any], exclude: SeenIds) -> list[Any]:
         """``items`` whose ids a related list did not hand out; their ids added."""
         out = []
         for item in items:
@@ -556,7 +566,7 @@ class AsyncPager(Generic[T]):
         limit: int | None = None,
         max_pages: int = DEFAULT_MAX_PAGES,
         describe: str = "list",
-        exclude: set[str | int] | None = None,
+        exclude: SeenIds | None = None,
     ) -> None:
         if not 1 <= per_page <= MAX_PER_PAGE:
             raise ValueError(f"per_page must be between 1 and {MAX_PER_PAGE}")

@@ -262,3 +262,30 @@ def test_the_cli_writes_a_page_with_one_write(writer_type: type[Any]) -> None:
         assert rows[1].startswith("org1,t0,,'=cmd 0,")
         assert len(rows) == 102
         assert rows[-1] == ""
+
+
+def test_compact_ids_are_exact_across_merges_and_keep_other_ids_as_they_are() -> None:
+    import random
+
+    from aiotallyfy._resources._task_union import CompactIds
+
+    rng = random.Random(5)
+    ids_in = [f"{rng.getrandbits(128):032x}" for _ in range(5000)]
+    ids_out = [f"{rng.getrandbits(128):032x}" for _ in range(5000)]
+    # Same upper half, another lower half: found only by the exact comparison.
+    twin = ids_in[0][:16] + ("0" * 16 if ids_in[0][16:] != "0" * 16 else "1" * 16)
+    seen = CompactIds()
+    for key in ids_in:
+        seen.add(key)
+    for key in ("t00001", 42, "ABCDEF0123456789ABCDEF0123456789"):
+        seen.add(key)
+    assert len(seen) == 5003
+    assert len(seen._high) > 4000  # most of them merged into the arrays
+    assert all(key in seen for key in ids_in)
+    assert not any(key in seen for key in ids_out)
+    assert twin not in seen
+    assert "t00001" in seen
+    assert 42 in seen
+    assert "ABCDEF0123456789ABCDEF0123456789" in seen
+    assert "abcdef0123456789abcdef0123456789" not in seen
+    assert 43 not in seen

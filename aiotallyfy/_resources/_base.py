@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from .._errors import PaginationError, TallyfyError
 from .._http import HTTPCore
-from .._pagination import MAX_PER_PAGE, AsyncPager, RoutePages
+from .._pagination import MAX_PER_PAGE, AsyncPager, RoutePages, SeenIds
 from ._writes import org_path, with_param
 
 __all__ = ["Resource"]
@@ -33,7 +33,7 @@ class Resource:
         limit: int | None = None,
         prefetch: int = 4,
         item_type: type[T],
-        exclude: set[str | int] | None = None,
+        exclude: SeenIds | None = None,
     ) -> AsyncPager[T]:
         """The list at ``path``: the one way a resource walks a list (``AsyncPager``).
         ``exclude``: ids a related list already handed out (``TaskUnion``)."""

@@ -18,10 +18,13 @@ once) rather than in neither; a task REOPENED between the two views can still be
 
 from __future__ import annotations
 
+import re
+from array import array
+from bisect import bisect_left
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 
-from .._pagination import MAX_PER_PAGE, AsyncPager, Page
+from .._pagination import MAX_PER_PAGE, AsyncPager, Page, SeenIds
 from .._types import Task
 
 __all__ = ["PARTITION", "TaskUnion"]
@@ -29,7 +32,7 @@ __all__ = ["PARTITION", "TaskUnion"]
 PARTITION = ("incomplete", "complete")
 """``status`` values of ``GET .../tasks`` (DOCS list-org-tasks) that split the tasks."""
 
-MakePager = Callable[[str | None, int, int | None, set[str | int] | None], AsyncPager[Task]]
+MakePager = Callable[[str | None, int, int | None, SeenIds | None], AsyncPager[Task]]
 """``(status, per_page, limit, exclude)`` → a pager of the org's tasks with the caller's
 filters, skipping the ids in ``exclude`` and adding its own."""
 
@@ -80,8 +83,9 @@ class TaskUnion:
 
     async def _pages(self) -> AsyncGenerator[Page[Task], None]:
         # Ids handed out so far, shared by the views' pagers: a task completed during the
-        # export is in both views and is handed out once. It lives as long as the walk.
-        seen: set[str | int] = set()
+        # export is in both views and is handed out once. It lives as long as the walk,
+        # 16 bytes a task (``CompactIds``).
+        seen = CompactIds()
         # Each view's pages are closed as soon as the loop over them ends: a pager's window
         # is cancelled then, not at garbage collection.
         for status in self._statuses:
@@ -103,3 +107,61 @@ class TaskUnion:
             async for page in pages:
                 yield page
                 del page
+
+
+_HEX_ID = re.compile(r"[0-9a-f]{32}")
+_LOW = (1 << 64) - 1
+
+
+class CompactIds:
+    """A set of ids in 16 bytes each: Tallyfy's ids are 32 hex digits, that is a 128-bit
+    number, kept as two 64-bit halves in sorted arrays (found with ``bisect``, exact: no
+    hashing, so no two ids can be taken for each other). The newest ids wait in a plain set
+    until there are an eighth as many as sorted ones, then are merged in, so adding stays
+    cheap. Any other id (not 32 lowercase hex digits) is kept as it is, in a plain set.
+
+    An org's every-status union needs every id it handed out (a task completed during the
+    export is in both views); as a ``set`` of strings that was about 100 bytes a task per org
+    being read, the one part of an export's memory that grew with the org's size."""
+
+    __slots__ = ("_high", "_low", "_other", "_recent")
+
+    def __init__(self) -> None:
+        self._high = array("Q")
+        self._low = array("Q")
+        self._recent: set[str] = set()
+        self._other: set[str | int] = set()
+
+    def __len__(self) -> int:
+        return len(self._high) + len(self._recent) + len(self._other)
+
+    def __contains__(self, key: object, /) -> bool:
+        if not isinstance(key, str) or _HEX_ID.fullmatch(key) is None:
+            return key in self._other
+        if key in self._recent:
+            return True
+        value = int(key, 16)
+        high, low = value >> 64, value & _LOW
+        at = bisect_left(self._high, high)
+        size = len(self._high)
+        while at < size and self._high[at] == high:
+            if self._low[at] == low:
+                return True
+            at += 1
+        return False
+
+    def add(self, key: str | int, /) -> None:
+        if not isinstance(key, str) or _HEX_ID.fullmatch(key) is None:
+            self._other.add(key)
+            return
+        self._recent.add(key)
+        if len(self._recent) >= max(1024, len(self._high) >> 3):
+            self._merge()
+
+    def _merge(self) -> None:
+        values = [int(key, 16) for key in self._recent]
+        values += [(hi << 64) | lo for hi, lo in zip(self._high, self._low, strict=True)]
+        values.sort()
+        self._high = array("Q", [v >> 64 for v in values])
+        self._low = array("Q", [v & _LOW for v in values])
+        self._recent = set()

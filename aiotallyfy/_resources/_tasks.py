@@ -16,7 +16,7 @@ from typing import Any
 
 from .._errors import ValidationError
 from .._ids import segment
-from .._pagination import AsyncPager
+from .._pagination import AsyncPager, SeenIds
 from .._types import CompletedTask, Task
 from .._validation import format_datetime, validate_owners, validate_timeline_map
 from ._base import maybe_unwrap
@@ -102,7 +102,7 @@ class Tasks(TaskExtras):
         path = f"/organizations/{org}/tasks"
 
         def make(
-            status: str | None, per_page: int, limit: int | None, exclude: set[str | int] | None
+            status: str | None, per_page: int, limit: int | None, exclude: SeenIds | None
         ) -> AsyncPager[Task]:
             params: dict[str, Any] = {"status": status, "with": with_, **filters}
             return self._pager(
