@@ -618,14 +618,10 @@ class AsyncPager(Generic[T]):
         self._started = True
         return self._pages()
 
-    def _fetch(self, number: int, decode: bool) -> Any:
-        params = dict(self._params)
-        params["page"] = number
-        return self._source.fetch(params, decode=decode)
-
     async def _pages(self) -> AsyncGenerator[Page[T], None]:
         walk = self._walk
-        capacity = self._params["per_page"]
+        fetch, params = self._source.fetch, self._params
+        capacity = params["per_page"]
         window: dict[int, asyncio.Future[Any]] = {}
         ahead = 2  # the next page to fetch ahead
         number = 1
@@ -639,10 +635,16 @@ class AsyncPager(Generic[T]):
                 if last is not None and number > 1:
                     ahead = max(ahead, number)
                     while ahead <= last and len(window) < self._prefetch:
-                        window[ahead] = asyncio.ensure_future(self._fetch(ahead, False))
+                        window[ahead] = asyncio.ensure_future(
+                            fetch({**params, "page": ahead}, decode=False)
+                        )
                         ahead += 1
                 pending = window.pop(number, None)
-                body = await (pending if pending is not None else self._fetch(number, False))
+                body = await (
+                    pending
+                    if pending is not None
+                    else fetch({**params, "page": number}, decode=False)
+                )
                 del pending
                 page = Page[T](number, body, walk, capacity)
                 del body
@@ -650,7 +652,9 @@ class AsyncPager(Generic[T]):
                 page._settle()
                 if page.malformed:
                     # Not JSON: fetch it again through the retry layer, which retries it.
-                    page = Page[T](number, await self._fetch(number, True), walk, capacity)
+                    body = await fetch({**params, "page": number}, decode=True)
+                    page = Page[T](number, body, walk, capacity)
+                    del body
                     yield page
                     page._settle()
                 had_items = page.sent > 0
