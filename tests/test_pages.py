@@ -289,3 +289,19 @@ def test_compact_ids_are_exact_across_merges_and_keep_other_ids_as_they_are() ->
     assert "ABCDEF0123456789ABCDEF0123456789" in seen
     assert "abcdef0123456789abcdef0123456789" not in seen
     assert 43 not in seen
+
+
+async def test_a_page_taken_keeps_no_reference_to_its_items() -> None:
+    # What FanOutStream does: the consumer takes the page's items, and the page (which its
+    # pager's generator still holds until the worker's next turn) keeps nothing alive.
+    pager = AsyncPager[Any](Pages(150))
+    got: list[str] = []
+    async for page in pager.pages():
+        items = page.take()
+        got += [t["id"] for t in items]
+        assert page.info is None
+        assert (page.done, page.sent, page.handed) == (True, len(items), len(items))
+        with pytest.raises(RuntimeError, match="handed over"):
+            page.items()
+        assert await page.taken() == len(items)
+    assert got == ids(0, 150)
