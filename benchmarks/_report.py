@@ -264,15 +264,19 @@ def _export_section(ex: dict[str, Any]) -> list[str]:
         f"CLI {ex['cli']['digest']}.",
         "",
     ]
-    if ex.get("profile_top"):
+    for key, label in (("cli", "CLI"), ("raw", "raw-aiohttp script")):
+        rows = ex.get("profile_top", {}).get(key)
+        if not rows:
+            continue
         out += [
-            "CLI export profile (pyinstrument, sampling; functions by own time):",
+            f"{label} export profile (pyinstrument, sampling, one extra untimed run; functions "
+            f"by own time; call tree in results/{key}_export_profile.txt):",
             "",
             "| own s | share | function |",
             "|---:|---:|---|",
             *[
                 f"| {row['self_s']:.2f} | {row['share'] * 100:.1f}% | `{row['function']}` |"
-                for row in ex["profile_top"]
+                for row in rows
             ],
             "",
         ]

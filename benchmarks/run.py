@@ -249,7 +249,10 @@ def export_process(
         contenders: dict[str, Runner] = {name: functools.partial(once, name) for name in cmds}
         runs = _rounds(contenders, rounds)
         if profile:
-            out["profile_top"] = _profile_cli(cmds["cli"], env, Path(tmp))
+            out["profile_top"] = {
+                "cli": _profile("cli", ["-m", "aiotallyfy", *cmds["cli"][1:]], env, Path(tmp)),
+                "raw": _profile("raw", cmds["raw"][1:], env, Path(tmp)),
+            }
     for name, rs in runs.items():
         out[name] = {
             "elapsed_s": median([r["elapsed"] for r in rs]),
@@ -263,30 +266,31 @@ def export_process(
     return out
 
 
-def _profile_cli(cmd: list[str], env: dict[str, str], tmp: Path, top: int = 15) -> list[Any]:
-    """One more CLI export under pyinstrument (sampling, not timed); the functions with the
-    most own time. The full call tree goes to results/cli_export_profile.txt."""
-    stats_path, tree_path = tmp / "cli.pstats", RESULTS / "cli_export_profile.txt"
+def _profile(
+    name: str, target: list[str], env: dict[str, str], tmp: Path, top: int = 15
+) -> list[dict[str, Any]]:
+    """One more export under pyinstrument (sampling, not timed); the functions with the most
+    own time. The full call tree goes to results/<name>_export_profile.txt. ``target`` is
+    what follows ``pyinstrument`` (``-m aiotallyfy ...`` or a script and its arguments) and
+    ends with the output file."""
+    stats_path, tree_path = tmp / f"{name}.pstats", RESULTS / f"{name}_export_profile.txt"
     pyinstrument = [PYTHON, "-m", "pyinstrument", "--interval", "0.001"]
-    module_args = ["-m", "aiotallyfy", *cmd[1:]]
     for renderer, path in (("pstats", stats_path), ("text", tree_path)):
-        extra = ["-p", "show_all=false"] if renderer == "text" else []
-        run = run_process([*pyinstrument, "-r", renderer, *extra, "-o", str(path), *module_args],
-                          env=env)  # fmt: skip
+        run = run_process([*pyinstrument, "-r", renderer, "-o", str(path), *target], env=env)
         if run.returncode != 0:
-            raise RuntimeError(f"profiled CLI failed: {run.stderr[-2000:]}")
-        Path(cmd[-1]).unlink(missing_ok=True)
+            raise RuntimeError(f"profiled {name} export failed: {run.stderr[-2000:]}")
+        Path(target[-1]).unlink(missing_ok=True)
     stats = pstats.Stats(str(stats_path))
     table: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
     total = sum(row[2] for row in table.values()) or 1.0
     ranked = sorted(table.items(), key=lambda kv: kv[1][2], reverse=True)[:top]
     return [
         {
-            "function": f"{Path(file).name}:{line} {name}",
+            "function": f"{Path(file).name}:{line} {function}",
             "self_s": row[2],
             "share": row[2] / total,
         }
-        for (file, line, name), row in ranked
+        for (file, line, function), row in ranked
     ]
 
 
