@@ -74,6 +74,7 @@ from ._envelope import (
 )
 from ._fake_areas import DEFAULT_AREAS
 from ._fake_data import FakeData, iso
+from ._fake_webhooks import deliver
 from ._faults import FaultDecision, FaultPlan
 from ._router import FakeArea, RouteContext, Router, TaskCompletedHook, TaskInclude
 
@@ -303,8 +304,6 @@ class FakeTallyfy:
     async def deliver_webhook(self, url: str, payload: Any, org_id: str) -> int | None:
         """POST ``payload`` to ``url`` with ``X-Tallyfy-orgID: org_id``, once (no retry, like
         Tallyfy); the receiver's status, or ``None`` if unreachable. See ``_fake_webhooks``."""
-        from ._fake_webhooks import deliver
-
         return await deliver(self, url, payload, org_id)
 
     # ------------------------------------------------------------------ faults / limits
