@@ -237,13 +237,20 @@ def export_process(
         digests: dict[str, dict[str, int]] = {}
 
         def once(name: str) -> dict[str, Any]:
+            server_cpu = srv.stats(1.0)["cpu"]
             run = run_process(cmds[name], env=env)
+            server_cpu = srv.stats(1.0)["cpu"] - server_cpu
             if run.returncode != 0:
                 raise RuntimeError(f"{name} export failed ({run.returncode}): {run.stderr[-2000:]}")
             if name not in digests:  # first run of each: check the output, then forget it
                 digests[name] = jsonl_digest(target)
             target.unlink()
-            return {"elapsed": run.elapsed, "cpu": run.cpu, "maxrss_kb": run.maxrss_kb}
+            return {
+                "elapsed": run.elapsed,
+                "cpu": run.cpu,
+                "maxrss_kb": run.maxrss_kb,
+                "server_cpu": server_cpu,
+            }
 
         once("raw")  # warm the server's JSON cache; checked, not timed
         contenders: dict[str, Runner] = {name: functools.partial(once, name) for name in cmds}
@@ -257,6 +264,7 @@ def export_process(
         out[name] = {
             "elapsed_s": median([r["elapsed"] for r in rs]),
             "cpu_s": median([r["cpu"] for r in rs]),
+            "server_cpu_s": median([r["server_cpu"] for r in rs]),
             "maxrss_mb": max(r["maxrss_kb"] for r in rs) / 1024,
             "digest": digests[name],
             "runs": rs,
