@@ -263,6 +263,9 @@ def _export_section(ex: dict[str, Any]) -> list[str]:
         )
     out += [
         "",
+        f"Client CPU, floor / CLI: {ex['raw']['cpu_s'] / ex['cli']['cpu_s']:.2f} (steadier than "
+        "wall time on a shared machine: other processes' load lands in the wall time).",
+        "",
         f"Output check (lines, bytes, order-free digest): raw {ex['raw']['digest']}, "
         f"CLI {ex['cli']['digest']}.",
         "",
