@@ -563,6 +563,12 @@ class RedisRateLimiter:
             else:
                 return
 
+    def release(self, admission: Admission) -> None:
+        """Give back the remaining-gate place of an admission that will never be sent (the
+        Redis pacing reservation is spent: a place in a queue that has already moved on)."""
+        target = self._fallback if admission.backend_state == _VIA_FALLBACK else self._gate
+        target.release(admission)
+
     def observe(
         self,
         admission: Admission,
