@@ -329,6 +329,14 @@ class LocalRateLimiter:
         admission.waited += now - started
         admission.sent_at = now
 
+    def note_sent(self, scope: LimitScope) -> None:
+        """Count a send that another limiter admitted just now (the shared one this limiter
+        stands in for), so that taking over mid-window does not start from an empty log."""
+        now = self._clock.now()
+        for state in self._states(scope):
+            for window in state.windows:
+                window.log.append(now)
+
     def release(self, admission: Admission) -> None:
         if admission.sent_at is not None:
             return  # committed: it was (or is being) sent, and the server counts it
