@@ -209,10 +209,20 @@ def prefix() -> str:
     return f"hostile-{uuid.uuid4().hex[:8]}"
 
 
-async def admit(limiter: RedisRateLimiter, log: list[float], scope: LimitScope = SCOPE) -> None:
-    admission = await limiter.acquire(scope)
+async def admit(
+    limiter: RedisRateLimiter, log: list[float], clock: Callable[[], float] | None = None
+) -> None:
+    """One admission; its send time (the loop's clock, or ``clock``) goes to ``log``."""
+    admission = await limiter.acquire(SCOPE)
     await limiter.commit(admission)
-    log.append(asyncio.get_running_loop().time())
+    log.append(clock() if clock is not None else asyncio.get_running_loop().time())
+
+
+async def admit_in_turn(limiter: RedisRateLimiter, count: int, log: list[float]) -> None:
+    """``count`` admissions one after another, within 30 s (a livelock fails, not hangs)."""
+    async with asyncio.timeout(30):
+        for _ in range(count):
+            await admit(limiter, log)
 
 
 def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -231,9 +241,7 @@ async def test_slow_redis_admits_in_bounded_time(redis_url: str, one_way: float)
         )
         log: list[float] = []
         try:
-            async with asyncio.timeout(30):
-                for _ in range(5):
-                    await admit(limiter, log)
+            await admit_in_turn(limiter, 5, log)
         finally:
             await limiter.aclose()
             await client.aclose()
@@ -299,16 +307,11 @@ async def test_stalled_event_loop_still_admits_and_keeps_the_window(redis_url: s
             time.sleep(0.03)  # noqa: ASYNC251 - the point: a callback that holds the loop
             await asyncio.sleep(0)
 
-    async def one(limiter: RedisRateLimiter) -> None:
-        admission = await limiter.acquire(SCOPE)
-        await limiter.commit(admission)
-        sends.append(time.monotonic())
-
     stall = asyncio.ensure_future(hog())
     started = time.monotonic()
     try:
         async with asyncio.timeout(8):
-            await asyncio.gather(*(one(limiters[i % 2]) for i in range(8)))
+            await asyncio.gather(*(admit(limiters[i % 2], sends, time.monotonic) for i in range(8)))
     finally:
         stall.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -346,8 +349,7 @@ async def test_redis_too_slow_for_the_window_follows_the_policy(
                         await admit(limiter, log)
                     assert "fail_closed" in str(caught.value)
                 else:
-                    for _ in range(3):
-                        await admit(limiter, log)
+                    await admit_in_turn(limiter, 3, log)
         finally:
             await limiter.aclose()
             await client.aclose()
@@ -417,9 +419,7 @@ async def test_black_holed_redis_costs_one_socket_timeout_then_falls_back(
         )
         log: list[float] = []
         try:
-            async with asyncio.timeout(30):
-                for _ in range(5):
-                    await admit(limiter, log)
+            await admit_in_turn(limiter, 5, log)
         finally:
             await limiter.aclose()
     # socket_timeout (0.5 s), once more for redis-py's one retry, then the fallback at once.
@@ -453,16 +453,12 @@ async def test_skewed_clocks_and_a_slow_link_share_one_window(redis_url: str) ->
             RedisRateLimiter.from_url(url, [limit], key_prefix=key_prefix, clock=SkewedClock(skew))
             for url, skew in ((redis_url, 0.0), (redis_url, 3600.0), (slow_url, -86400.0))
         ]
-
-        async def one(limiter: RedisRateLimiter) -> None:
-            admission = await limiter.acquire(SCOPE)
-            await limiter.commit(admission)
-            sends.append(time.monotonic())
-
         started = time.monotonic()
         try:
             async with asyncio.timeout(8):
-                await asyncio.gather(*(one(limiters[i % 3]) for i in range(15)))
+                await asyncio.gather(
+                    *(admit(limiters[i % 3], sends, time.monotonic) for i in range(15))
+                )
         finally:
             for limiter in limiters:
                 await limiter.aclose()
