@@ -50,31 +50,54 @@ DEADLINE = "2026-03-01 12:00:00"
 # ---------------------------------------------------------------------------- loopback guard
 @pytest.fixture
 def loopback_only(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Refuse every socket connection that is not to a loopback address (both clients, both
-    threads); yields the list of refused addresses, which the test asserts is empty."""
+    """Refuse every name lookup and socket connection that is not for a loopback address (both
+    clients, both threads); returns the list of refused hosts, which each test asserts is
+    empty (the refusal itself would also fail the call that tried)."""
     refused: list[str] = []
     real_connect = socket.socket.connect
     real_connect_ex = socket.socket.connect_ex
+    real_getaddrinfo = socket.getaddrinfo
 
-    def check(address: Any) -> None:
-        host = address[0] if isinstance(address, tuple) else None
-        if host is None:
-            return  # AF_UNIX (the event loop's self-pipe on some platforms)
-        if not ipaddress.ip_address(host.split("%")[0]).is_loopback:
-            refused.append(str(host))
-            raise ConnectionRefusedError(f"test guard: {host} is not loopback")
+    def check(host: Any) -> None:
+        text = host.decode() if isinstance(host, bytes) else str(host)
+        try:
+            loopback = ipaddress.ip_address(text.split("%")[0]).is_loopback
+        except ValueError:
+            loopback = text == "localhost"
+        if not loopback:
+            refused.append(text)
+            raise ConnectionRefusedError(f"test guard: {text} is not loopback")
 
     def connect(self: socket.socket, address: Any) -> None:
-        check(address)
+        if isinstance(address, tuple):  # not AF_UNIX
+            check(address[0])
         real_connect(self, address)
 
     def connect_ex(self: socket.socket, address: Any) -> int:
-        check(address)
+        if isinstance(address, tuple):
+            check(address[0])
         return real_connect_ex(self, address)
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host is not None:
+            check(host)
+        return real_getaddrinfo(host, *args, **kwargs)
 
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     return refused
+
+
+def official_sdk(fake: FakeTallyfy, *, shim: bool = True) -> TallyfySDK:
+    """The SDK pointed at the fake (``root_url``: the SDK's base has no ``/api``), no retries,
+    proxies from the environment ignored (as aiohttp does by default), and, with ``shim``, the
+    header value Tallyfy requires (as ``benchmarks/_contenders.py`` does)."""
+    sdk = TallyfySDK(api_key=fake.token, base_url=fake.root_url, max_retries=0)
+    sdk.session.trust_env = False
+    if shim:
+        sdk.session.headers["X-Tallyfy-Client"] = "APIClient"
+    return sdk
 
 
 # ---------------------------------------------------------------------------- the harness
@@ -928,9 +951,7 @@ async def compare_all() -> tuple[dict[str, set[str]], int]:
         fake.token, base_url=fake.root_url, max_retries=0, rate_limits=[RateLimit(10**6, 1.0)]
     ) as client:
         env = Env(fake, client, fake.data.org_ids[0], set())
-        sdk = TallyfySDK(api_key=fake.token, base_url=fake.root_url, max_retries=0)
-        # The one shim (as in benchmarks/_contenders.py): the header value Tallyfy requires.
-        sdk.session.headers["X-Tallyfy-Client"] = "APIClient"
+        sdk = official_sdk(fake)
         try:
             for op in OPS:
                 sdk_side, sdk_ctx, sdk_error = await run_side(
@@ -982,7 +1003,7 @@ def test_known_differences_name_real_operations() -> None:
 async def test_sdk_bugs_are_still_there(loopback_only: list[str]) -> None:
     async with FakeTallyfy(orgs=1, tasks_per_org=5) as fake:
         org = fake.data.org_ids[0]
-        sdk = TallyfySDK(api_key=fake.token, base_url=fake.root_url, max_retries=0)
+        sdk = official_sdk(fake, shim=False)
         try:
             assert sdk.session.headers["X-Tallyfy-Client"] == "TallyfySDK"
             with pytest.raises(TallyfyError, match="401"):
@@ -1043,3 +1064,13 @@ def test_the_comparison_sees_each_kind_of_difference() -> None:
     }
     assert differences([], [], ctx, ctx, ValueError("x")) == {"SDK raised ValueError"}
     assert signature(ours[1], ctx).body == (("(form-encoded)", ""), ("a", "string"))
+
+
+def test_the_loopback_guard_refuses_other_hosts(loopback_only: list[str]) -> None:
+    """The guard refuses before any packet leaves (TEST-NET-1 and a name; nothing is sent)."""
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("192.0.2.1", 80), timeout=1)
+    with pytest.raises(ConnectionRefusedError):
+        socket.getaddrinfo("api.tallyfy.com", 443)
+    assert loopback_only == ["192.0.2.1", "api.tallyfy.com"]
+    assert socket.getaddrinfo("127.0.0.1", 80)
