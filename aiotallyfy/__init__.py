@@ -9,6 +9,7 @@ from ._errors import (
     AuthenticationError,
     BadRequestError,
     ConflictError,
+    FileTooLargeError,
     NotFoundError,
     OutcomeUnknownError,
     PaginationError,
@@ -22,6 +23,7 @@ from ._errors import (
     ValidationError,
 )
 from ._fanout import FanOutStream, OrgResult
+from ._health import HealthStatus
 from ._http import ClientStats, Response
 from ._limits import (
     DEFAULT_TOKEN_RATE_LIMITS,
@@ -34,7 +36,14 @@ from ._limits import (
 )
 from ._oauth import DEFAULT_TOKEN_URL, ClientCredentialsGrant, OAuthGrant, PasswordGrant
 from ._pagination import AsyncPager
-from ._resources import SearchHit, SearchResults
+from ._resources import (
+    ApplicationMemberToken,
+    CustomFieldKey,
+    SearchHit,
+    SearchResults,
+    Watcher,
+)
+from ._resources._files import Asset, DownloadedFile, UploadSource
 from ._retry import RetryPolicy
 from ._secrets import Secret
 from ._transport import Timeouts
@@ -150,3 +159,16 @@ def __getattr__(name: str) -> object:
 
         return getattr(_redis_limiter, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# Issue 10 part 3b: files, application tokens, members, watchers, misc.
+__all__ += [
+    "ApplicationMemberToken",
+    "Asset",
+    "CustomFieldKey",
+    "DownloadedFile",
+    "FileTooLargeError",
+    "HealthStatus",
+    "UploadSource",
+    "Watcher",
+]

@@ -13,13 +13,17 @@ from ._auth import AuthBinding, StaticToken, TokenProvider, bind_provider
 from ._checks import positive_int, positive_seconds
 from ._clock import Clock
 from ._fanout import FanOutStream, OrgResult, fan_out, fan_out_stream
+from ._health import HealthStatus, check_health, health_url
 from ._http import ClientStats, HTTPCore, Response
 from ._limits import DEFAULT_TOKEN_RATE_LIMITS, LocalRateLimiter, RateLimit, RateLimiter
 from ._resources import (
+    Applications,
     Automations,
     Blueprints,
     Captures,
     Comments,
+    CustomFieldKeys,
+    Files,
     Folders,
     FormValues,
     Groups,
@@ -32,6 +36,7 @@ from ._resources import (
     Tags,
     Tasks,
     Users,
+    Watchers,
 )
 from ._resources._base import unwrap
 from ._resources._search import search as _search
@@ -184,6 +189,10 @@ class TallyfyClient:
         self.form_values = FormValues(self._core)
         self.automations = Automations(self._core)
         self.tag_associations = TagAssociations(self._core)
+        self.files = Files(self._core)
+        self.applications = Applications(self._core)
+        self.watchers = Watchers(self._core)
+        self.custom_field_keys = CustomFieldKeys(self._core)
         self._closed = False
 
     def __repr__(self) -> str:
@@ -234,6 +243,13 @@ class TallyfyClient:
         response = await self._core.request("GET", "/me")
         result: Me = unwrap(response.data, "/me")
         return result
+
+    async def health(self, *, url: str | None = None) -> HealthStatus:
+        """Tallyfy's health endpoint (``GET https://api.tallyfy.com/health``): one attempt,
+        no token, outside the rate limiter and retries; ``ok`` is a 2xx. With a base URL other
+        than Tallyfy's production roots it asks ``{base_url}/health`` (see ``_health``);
+        ``url`` overrides. Raises ``TransportError`` only when nothing usable came back."""
+        return await check_health(self._transport, url or health_url(self.base_url))
 
     async def request(
         self,
@@ -298,6 +314,23 @@ class TallyfyClient:
         """Search ``org_id``: iterate for ``SearchHit(type, item)`` over every page of every
         type in ``on``, or ``await ....by_type()``; see ``SearchResults``."""
         return _search(self._core, org_id, text, on=on, limit_per_type=limit_per_type, **extra)
+
+    def as_member(self, org_id: str, email: str, **options: Any) -> TallyfyClient:
+        """A new client acting as the member ``email`` of ``org_id``, its tokens minted by this
+        (application, ``ClientCredentialsGrant``) client and renewed before they expire.
+
+        It has its own session and rate limiter (Tallyfy counts per user, and this is another
+        user); it inherits this client's ``base_url`` (and its ``http://`` opt-in) and TLS
+        context unless ``options`` say otherwise. Keep this client open while it is used;
+        closing it does not close this one.
+        """
+        provider = self.applications.member_token_provider(org_id, email)
+        options.setdefault("base_url", self.base_url)
+        options.setdefault("allow_insecure_http", self.base_url.startswith("http://"))
+        ssl_context = self._transport.ssl_context
+        if ssl_context is not None:
+            options.setdefault("ssl_context", ssl_context)
+        return TallyfyClient(provider, **options)
 
     async def all_org_ids(self) -> list[str]:
         """The ids of every organization of the token's user (all pages)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +40,7 @@ from ._retry import (
     parse_retry_after,
 )
 from ._secrets import Secret, scrub, scrub_json
-from ._transport import RawResponse, Transport, TransportFailure
+from ._transport import Consume, RawResponse, Transport, TransportFailure
 
 __all__ = ["ClientStats", "HTTPCore", "Response"]
 
@@ -124,6 +124,8 @@ class HTTPCore:
         idempotent: bool | None = None,
         policy: RetryPolicy | None = None,
         decode: bool = True,
+        payload: Callable[[], Any] | None = None,
+        consume: Consume | None = None,
     ) -> Response:
         """Send ``method path`` until it succeeds or the policy says stop; raise on failure.
 
@@ -131,6 +133,11 @@ class HTTPCore:
         caller that holds it a while before use (the pager's prefetch window): bytes are one
         object the garbage collector never scans, a decoded page is hundreds that it would
         keep scanning while they wait. That caller then owns the JSON check.
+
+        File transfers (``_resources._files``): ``payload()`` builds a fresh streamed body
+        (an aiohttp ``Payload``) for each attempt, instead of ``json``; ``consume`` streams a
+        2xx body to its destination (``Response.data`` is then ``None``). Neither is held
+        in memory, and neither goes through a JSON body-size rule.
         """
         policy = policy or self.policy
         method = method.upper()
@@ -155,7 +162,13 @@ class HTTPCore:
                 data: Any = None
                 try:
                     self.stats.requests += 1
-                    raw = await self.transport.send(method, url, token=token, body=body)
+                    raw = await self.transport.send(
+                        method,
+                        url,
+                        token=token,
+                        body=payload() if payload is not None else body,
+                        consume=consume,
+                    )
                 except TransportFailure as failure:
                     self.stats.transport_errors += 1
                     outcome: Outcome = TransportOutcome(failure.kind)

@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 import ipaddress
 import ssl
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import SplitResult, quote, unquote, urljoin, urlsplit
@@ -26,6 +26,7 @@ from ._secrets import Secret
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
+    "Consume",
     "RawResponse",
     "RedirectRefused",
     "Timeouts",
@@ -36,6 +37,9 @@ __all__ = [
     "normalize_base_url",
     "resolve_redirect",
 ]
+
+Consume = Callable[[aiohttp.ClientResponse], Awaitable[None]]
+"""Reads a 2xx body itself, as a stream (a file download), instead of ``resp.read()``."""
 
 CLIENT_HEADER: Final = "APIClient"
 DEFAULT_BASE_URL: Final = "https://go.tallyfy.com/api"
@@ -76,6 +80,12 @@ class Timeouts:
         return aiohttp.ClientTimeout(
             total=self.total, sock_connect=self.connect, sock_read=self.read
         )
+
+    def streaming_timeout(self) -> aiohttp.ClientTimeout:
+        """For file transfers: no ``total`` (a 100 MB file may take minutes on a slow link);
+        ``connect`` and ``read`` still catch a dead peer (aiohttp starts ``sock_read`` only
+        once the request body is written)."""
+        return aiohttp.ClientTimeout(total=None, sock_connect=self.connect, sock_read=self.read)
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +280,7 @@ class Transport:
         self.max_response_bytes = positive_int("max_response_bytes", max_response_bytes)
         self._timeouts = timeouts
         self._client_timeout = timeouts.client_timeout()
+        self._streaming_timeout = timeouts.streaming_timeout()
         self._ssl: ssl.SSLContext | bool = True if ssl_context is None else ssl_context
         self._trust_env = trust_env
         self._default_headers = {
@@ -306,6 +317,12 @@ class Transport:
                 raise_for_status=False,
                 cookie_jar=aiohttp.DummyCookieJar(),
             )
+            # aiohttp re-sends a PUT/DELETE/GET once, on its own, when the server drops the
+            # connection (RFC 9112 "idempotent" methods). Whether a request is re-sent is the
+            # retry policy's decision: a delete whose repeat answers 404 must be sent once and
+            # end in OutcomeUnknownError. There is no public switch; the attribute is stable
+            # since aiohttp 3.9.
+            self._session._retry_connection = False
             self._loop = loop
         elif self._loop is not loop:
             raise RuntimeError(
@@ -313,6 +330,11 @@ class Transport:
                 "create one client per loop"
             )
         return self._session
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The caller's TLS context, if one was given (``None``: default verification)."""
+        return self._ssl if isinstance(self._ssl, ssl.SSLContext) else None
 
     def url_for(self, path: str, params: Mapping[str, Any] | None = None) -> str:
         if not path.startswith("/"):
@@ -326,25 +348,35 @@ class Transport:
         url: str,
         *,
         token: Secret | None,
-        body: bytes | None = None,
+        body: bytes | aiohttp.payload.Payload | None = None,
         extra_headers: Mapping[str, str] | None = None,
+        consume: Consume | None = None,
     ) -> RawResponse:
         """Send one attempt, following the redirects that may be followed, and read the whole
         body (at most ``max_response_bytes`` decoded); or raise ``TransportFailure``.
 
         A 3xx comes back only when it was not followed, with ``refused`` saying why; the
         caller must treat it as an error, never as the answer.
+
+        Streaming (file transfers): ``body`` may be an aiohttp ``Payload`` (a multipart
+        upload, written in chunks; it sets its own ``Content-Type``), and ``consume`` reads a
+        2xx body as a stream instead of reading it whole (the returned ``body`` is then empty,
+        and ``max_response_bytes`` does not apply: the consumer bounds what it keeps; error
+        bodies are still read whole, capped). Either one swaps the per-attempt ``total``
+        timeout for ``Timeouts.streaming_timeout()``.
         """
         session = self.session
         headers: dict[str, str] = dict(extra_headers or {})
-        if body is not None:
+        if isinstance(body, bytes):
             headers["Content-Type"] = "application/json"
         if token is not None:
             # Every URL sent below is ours or passed ``resolve_redirect``: the base origin only.
             headers["Authorization"] = f"Bearer {token.reveal()}"
+        streaming = consume is not None or not (body is None or isinstance(body, bytes))
+        timeout = self._streaming_timeout if streaming else self._client_timeout
         current = url
         for _ in range(_MAX_REDIRECTS + 1):
-            raw = await self._exchange(session, method, current, headers, body)
+            raw = await self._exchange(session, method, current, headers, body, timeout, consume)
             if not 300 <= raw.status < 400:
                 return raw
             try:
@@ -389,7 +421,9 @@ class Transport:
         method: str,
         url: str,
         headers: Mapping[str, str],
-        body: bytes | None,
+        body: bytes | aiohttp.payload.Payload | None,
+        attempt_timeout: aiohttp.ClientTimeout,
+        consume: Consume | None,
     ) -> RawResponse:
         try:
             async with session.request(
@@ -398,8 +432,11 @@ class Transport:
                 data=body,
                 headers=headers,
                 allow_redirects=False,
-                timeout=self._client_timeout,
+                timeout=attempt_timeout,
             ) as resp:
+                if consume is not None and 200 <= resp.status < 300:
+                    await consume(resp)
+                    return RawResponse(resp.status, resp.headers, b"", url)
                 payload = await self._read_body(resp)
                 return RawResponse(resp.status, resp.headers, payload, url)
         except aiohttp.ClientConnectorCertificateError as exc:

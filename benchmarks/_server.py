@@ -42,6 +42,10 @@ async def _serve(args: argparse.Namespace) -> None:
         rate_limit_headers=not args.no_rate_limit_headers,
         record_requests=False,
     )
+    if args.max_upload_mb is not None:
+        from aiotallyfy.testing import fake_files
+
+        fake_files(fake).max_upload_bytes = int(args.max_upload_mb * 1024 * 1024)
     await fake.start()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -97,6 +101,9 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
     parser.add_argument("--rate-limit", default=None, help="N/SECONDS enforced with 429s")
     parser.add_argument("--no-rate-limit-headers", action="store_true")
+    parser.add_argument(
+        "--max-upload-mb", type=float, default=None, help="raise the fake's 100 MiB upload cap"
+    )
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(args))

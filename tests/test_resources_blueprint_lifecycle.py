@@ -118,12 +118,6 @@ async def test_repeat_safety(fake: FakeTallyfy, client: TallyfyClient) -> None:
     assert (fake.count("DELETE", "/delete"), client.stats.retries) == (1, 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="aiohttp 3.14 re-sends a DELETE/PUT once by itself when a reused keep-alive "
-    "connection drops (ClientSession._retry_connection, RFC 9112 9.3.1), below our retry "
-    "policy, so idempotent=False is not honoured: core transport (reliability), not this part",
-)
 async def test_permanent_delete_is_not_resent_after_a_lost_answer(
     fake: FakeTallyfy, client: TallyfyClient
 ) -> None:

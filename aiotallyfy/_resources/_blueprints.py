@@ -49,12 +49,25 @@ class Blueprints(BlueprintLifecycle):
         )
 
     async def get(
-        self, org_id: str, checklist_id: str, *, with_: str | builtins.list[str] | None = None
+        self,
+        org_id: str,
+        checklist_id: str,
+        *,
+        with_: str | builtins.list[str] | None = None,
+        entire_folder_tree: bool | None = None,
+        version: int | None = None,
     ) -> Blueprint:
         """One blueprint; it always carries ``prerun`` (kick-off fields; ``id`` is the
-        timeline id to key a launch's ``prerun`` by)."""
+        timeline id to key a launch's ``prerun`` by). ``entire_folder_tree`` (sent as
+        ``1``/``0``, the documented form) and ``version`` (a published version number, PAC
+        Swagger) are passed through (API digest §3.3)."""
         path = self._path(org_id, checklist_id)
-        result: Blueprint = await self._get_item(path, org_id=org_id, params=with_param(with_))
+        params: dict[str, Any] = dict(with_param(with_) or {})
+        if entire_folder_tree is not None:
+            params["entire_folder_tree"] = int(entire_folder_tree)
+        if version is not None:
+            params["version"] = version
+        result: Blueprint = await self._get_item(path, org_id=org_id, params=params or None)
         return result
 
     async def kickoff_fields(self, org_id: str, checklist_id: str) -> builtins.list[KickoffField]:

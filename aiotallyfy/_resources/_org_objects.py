@@ -14,7 +14,7 @@ from .._ids import segment
 from .._pagination import AsyncPager
 from .._types import Folder, FolderObject, Tag
 from ._base import Resource
-from ._writes import body_of, org_path
+from ._writes import body_of, org_path, with_param
 
 __all__ = ["Folders", "Tags"]
 
@@ -45,8 +45,12 @@ class Tags(Resource):
             org_id, "tags", q=q, with_=with_, filters=filters, limit=limit, item_type=Tag
         )
 
-    async def get(self, org_id: str, tag_id: str) -> Tag:
-        result: Tag = await self._get_item(self._path(org_id, tag_id), org_id=org_id)
+    async def get(
+        self, org_id: str, tag_id: str, *, with_: str | builtins.list[str] | None = None
+    ) -> Tag:
+        """One tag; ``with_`` e.g. ``statistics`` (docs ``tags/get-tag``)."""
+        path = self._path(org_id, tag_id)
+        result: Tag = await self._get_item(path, org_id=org_id, params=with_param(with_))
         return result
 
     async def create(self, org_id: str, *, title: str, color: str | None = None) -> Tag:

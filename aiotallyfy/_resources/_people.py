@@ -20,8 +20,8 @@ from .._ids import segment
 from .._pagination import AsyncPager
 from .._types import Group, Guest, User
 from .._validation import _local_error, email_segment, validate_email
-from ._base import Resource, maybe_unwrap
-from ._writes import body_of, org_path
+from ._base import Resource, maybe_unwrap, unwrap
+from ._writes import body_of, org_path, with_param
 
 __all__ = ["DEFAULT_INVITE_MESSAGE", "Groups", "Guests", "Users", "guest_id_from_link"]
 
@@ -32,6 +32,18 @@ DEFAULT_INVITE_MESSAGE = (
     "You have been invited to join our organization on Tallyfy, where we track our "
     "processes and tasks."
 )
+DATE_FORMATS = frozenset({"mm/dd/yyyy", "dd/mm/yyyy"})
+
+
+def _short(value: Any, field: str, limit: int, *, required: bool) -> Any:
+    """A string of at most ``limit`` characters (non-empty when ``required``), or
+    ``ValidationError`` before sending."""
+    if value is None and not required:
+        return value
+    if not isinstance(value, str) or len(value) > limit or (required and not value.strip()):
+        message = f"{field} must be a string of at most {limit} characters"
+        raise ValidationError(message, status=0, errors={field: [message]})
+    return value
 
 
 def _role(role: str) -> str:
@@ -62,11 +74,98 @@ class Users(Resource):
             org_id, "users", q=q, with_=with_, filters=filters, limit=limit, item_type=User
         )
 
-    async def get(self, org_id: str, user_id: int) -> User:
-        """One member (the API allows this to admins only)."""
+    async def get(
+        self, org_id: str, user_id: int, *, with_: str | builtins.list[str] | None = None
+    ) -> User:
+        """One member (the API allows this to admins only). ``with_``: ``stats``, ``assets``,
+        ``groups``, ``organizations``, ``preferences``, ``member_watchers``,
+        ``guest_watchers``, ``auth_methods``, ``country`` (docs ``members/get-member``)."""
         path = self._path(org_id, user_id)
+        result: User = await self._get_item(path, org_id=org_id, params=with_param(with_))
+        return result
+
+    async def me(self, org_id: str) -> User:
+        """The token's own member profile in ``org_id`` (``GET /organizations/{org}/me``;
+        SDK ``get_current_user_info``)."""
+        path = f"{org_path(org_id)}/me"
         result: User = await self._get_item(path, org_id=org_id)
         return result
+
+    def list_minimal(self, org_id: str) -> AsyncPager[User]:
+        """``GET .../users-list``: every member with minimal fields. The route answers without
+        pagination meta (SDK ``get_organization_users_list``); the pager reads it as one page
+        and would still walk pages if the server ever sent them."""
+        return self._pager(f"{org_path(org_id)}/users-list", org_id=org_id, item_type=User)
+
+    async def update(
+        self,
+        org_id: str,
+        user_id: int,
+        *,
+        first_name: str,
+        last_name: str,
+        timezone: str,
+        **fields: Any,
+    ) -> User:
+        """Update a member's profile (``PUT .../users/{id}``, admin only). Docs
+        ``members/update-member``: ``first_name``, ``last_name`` (≤ 32) and ``timezone`` are
+        required on every request; optional ``phone`` (≤ 20), ``job_title``,
+        ``job_description``, ``team``, ``country_id``, ``date_format`` (``mm/dd/yyyy`` or
+        ``dd/mm/yyyy``), ``step_preferences``. Sets values, so retried like a read."""
+        body = body_of(
+            {
+                "first_name": _short(first_name, "first_name", 32, required=True),
+                "last_name": _short(last_name, "last_name", 32, required=True),
+                "timezone": _short(timezone, "timezone", 64, required=True),
+                **fields,
+            }
+        )
+        if "phone" in body:
+            _short(body["phone"], "phone", 20, required=False)
+        if "date_format" in body and body["date_format"] not in DATE_FORMATS:
+            raise ValidationError(
+                f"date_format must be one of {sorted(DATE_FORMATS)}",
+                status=0,
+                errors={"date_format": ["invalid"]},
+            )
+        path = self._path(org_id, user_id)
+        result: User = await self._write_item(
+            "PUT", path, org_id=org_id, json=body, idempotent=True
+        )
+        return result
+
+    async def approve(self, org_id: str, user_id: int) -> User | None:
+        """Approve a pending member (``PUT .../users/{id}/approve``; SDK ``approve_user``).
+        Approved stays approved, so retried like a read."""
+        path = f"{self._path(org_id, user_id)}/approve"
+        response = await self._core.request("PUT", path, org_id=org_id, idempotent=True)
+        result: User | None = maybe_unwrap(response.data)
+        return result
+
+    async def remove(self, org_id: str, user_id: int, *, reassign_to: int | None = None) -> User:
+        """Deactivate a member in this organization (``DELETE .../users/{id}``; docs
+        ``members/remove-member``); ``reassign_to`` hands their tasks to another member
+        (``?with_reassignment=true&to=``). Their Tallyfy account stays. Not re-sent: once
+        applied, a repeat answers 404."""
+        path = self._path(org_id, user_id)
+        params: dict[str, Any] | None = None
+        if reassign_to is not None:
+            if reassign_to == user_id:
+                raise ValidationError(
+                    "reassign_to must be another member", status=0, errors={"to": ["invalid"]}
+                )
+            params = {"with_reassignment": True, "to": segment(reassign_to, name="reassign_to")}
+        response = await self._core.request(
+            "DELETE", path, org_id=org_id, params=params, idempotent=False
+        )
+        result: User = unwrap(response.data, path)
+        return result
+
+    async def delete(self, org_id: str, user_id: int) -> None:
+        """Delete a member for good (``DELETE .../users/{id}/delete``). The API refuses it
+        unless the member was disabled first (``disable``). Not re-sent (a repeat: 404)."""
+        path = f"{self._path(org_id, user_id)}/delete"
+        await self._core.request("DELETE", path, org_id=org_id, idempotent=False)
 
     async def invite(
         self,
@@ -157,9 +256,12 @@ class Guests(Resource):
             org_id, "guests", q=q, with_=with_, filters=filters, limit=limit, item_type=Guest
         )
 
-    async def get(self, org_id: str, email: str) -> Guest:
+    async def get(
+        self, org_id: str, email: str, *, with_: str | builtins.list[str] | None = None
+    ) -> Guest:
+        """One guest; ``with_`` e.g. ``stats`` (docs ``guests/get-guest``)."""
         path = self._path(org_id, email)
-        result: Guest = await self._get_item(path, org_id=org_id)
+        result: Guest = await self._get_item(path, org_id=org_id, params=with_param(with_))
         return result
 
     async def guest_id(self, org_id: str, email: str) -> str:
@@ -177,6 +279,11 @@ class Guests(Resource):
                 org_id=org_id,
             )
         return code
+
+    def list_minimal(self, org_id: str) -> AsyncPager[Guest]:
+        """``GET .../guests-list``: every guest with minimal fields, no pagination meta (SDK
+        ``get_organization_guests_list``)."""
+        return self._pager(f"{org_path(org_id)}/guests-list", org_id=org_id, item_type=Guest)
 
     async def create(
         self,
@@ -252,9 +359,12 @@ class Groups(Resource):
             org_id, "groups", q=q, with_=with_, filters=filters, limit=limit, item_type=Group
         )
 
-    async def get(self, org_id: str, group_id: str) -> Group:
+    async def get(
+        self, org_id: str, group_id: str, *, with_: str | builtins.list[str] | None = None
+    ) -> Group:
+        """One group; ``with_``: ``assets``, ``users``, ``guests`` (docs ``groups``)."""
         path = self._path(org_id, group_id)
-        result: Group = await self._get_item(path, org_id=org_id)
+        result: Group = await self._get_item(path, org_id=org_id, params=with_param(with_))
         return result
 
     async def create(

@@ -96,10 +96,20 @@ class Runs(RunExtras):
         )
 
     async def get(
-        self, org_id: str, run_id: str, *, with_: str | builtins.list[str] | None = None
+        self,
+        org_id: str,
+        run_id: str,
+        *,
+        with_: str | builtins.list[str] | None = None,
+        form_fields_values: bool | None = None,
     ) -> Run:
+        """One process; ``form_fields_values=True`` asks for the form values too (docs
+        ``processes/get-process``)."""
         path = run_path(org_id, run_id)
-        result: Run = await self._get_item(path, org_id=org_id, params=with_param(with_))
+        params: dict[str, Any] = dict(with_param(with_) or {})
+        if form_fields_values is not None:
+            params["form_fields_values"] = form_fields_values
+        result: Run = await self._get_item(path, org_id=org_id, params=params or None)
         return result
 
     def tasks(

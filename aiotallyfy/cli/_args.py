@@ -228,9 +228,10 @@ def build_parser() -> argparse.ArgumentParser:
         "are the task objects as the API returned them plus an organization_id key. With -o, "
         "the output is written to a hidden temporary file next to FILE and renamed to FILE "
         "once every organization has finished: an interrupted or killed export never leaves "
-        "a FILE that looks complete. When some organizations fail, FILE still holds every "
-        "successful organization's tasks (plus any tasks a failed organization returned "
-        "before it failed; its line on stderr says how many), and the exit code is 1.",
+        "a FILE that looks complete. When any organization fails (including a list the server "
+        "cut short of the total it announced), FILE is not written and a previous FILE is "
+        "left unchanged; stderr names each failed organization and what is missing, and the "
+        "exit code is 1. To stdout, tasks already written stay written; the exit code is 1.",
         epilog=CSV_HELP,
         allow_abbrev=False,
     )

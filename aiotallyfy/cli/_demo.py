@@ -48,6 +48,8 @@ def _verify(path: Path, expected: dict[str, int]) -> tuple[bool, str]:
     seen: set[tuple[str, str]] = set()
     per_org: Counter[str] = Counter()
     duplicates = 0
+    if not path.exists():
+        return False, "no file written (an organization failed)"
     with path.open("rb") as fh:
         for line in fh:
             task = orjson.loads(line)

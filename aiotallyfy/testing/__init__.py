@@ -10,7 +10,9 @@
   ``fake_tallyfy_factory`` fixtures.
 """
 
+from ._fake_applications import FakeApplications, enable_applications
 from ._fake_data import FakeData
+from ._fake_files import FakeFiles, fake_files
 from ._fake_oauth import FakeOAuth, IssuedAccessToken, enable_oauth
 from ._fake_server import FakeTallyfy, RecordedRequest
 from ._faults import FAULT_NAMES, FaultPlan
@@ -18,14 +20,18 @@ from ._virtual_time import VirtualTimeLoop, run_virtual, virtual_time_loop_facto
 
 __all__ = [
     "FAULT_NAMES",
+    "FakeApplications",
     "FakeData",
+    "FakeFiles",
     "FakeOAuth",
     "FakeTallyfy",
     "FaultPlan",
     "IssuedAccessToken",
     "RecordedRequest",
     "VirtualTimeLoop",
+    "enable_applications",
     "enable_oauth",
+    "fake_files",
     "run_virtual",
     "virtual_time_loop_factories",
 ]

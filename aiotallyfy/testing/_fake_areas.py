@@ -12,6 +12,9 @@ from typing import Final
 from ._fake_blueprint_design import register_blueprint_design_routes
 from ._fake_blueprints import register_blueprint_routes
 from ._fake_comments import register_comment_routes, threads_include
+from ._fake_files import register_file_routes
+from ._fake_members import register_member_routes
+from ._fake_misc import register_misc_routes
 from ._fake_org_objects import register_org_object_routes
 from ._fake_people import register_people_routes
 from ._fake_run_extras import register_run_extra_routes
@@ -20,6 +23,7 @@ from ._fake_search import register_search_routes
 from ._fake_server import TASK_COMPLETED_HOOKS, TASK_INCLUDES, Router
 from ._fake_steps import register_step_routes
 from ._fake_task_writes import register_task_write_routes
+from ._fake_watchers import register_watcher_routes
 from ._fake_webhooks import task_completed_hook
 
 __all__ = ["AREA_REGISTRARS"]
@@ -36,6 +40,10 @@ AREA_REGISTRARS: Final[tuple[Callable[[Router], None], ...]] = (
     register_blueprint_design_routes,
     register_step_routes,
     register_run_extra_routes,
+    register_file_routes,
+    register_member_routes,
+    register_watcher_routes,
+    register_misc_routes,
 )
 
 TASK_INCLUDES.setdefault("threads", threads_include)

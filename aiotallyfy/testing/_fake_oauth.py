@@ -229,12 +229,11 @@ class FakeOAuth:
             self.fake.tokens.discard(old_access)  # Passport revokes it on refresh
         return json_response(self._issue("refresh_token", username, refresh=True))
 
-    def _issue(self, grant: str, username: str | None, *, refresh: bool) -> dict[str, Any]:
-        lifetime = (
-            self.client_credentials_lifetime
-            if grant == "client_credentials"
-            else self.access_lifetime
-        )
+    def issue_access_token(
+        self, grant: str, username: str | None, lifetime: float
+    ) -> IssuedAccessToken:
+        """Issue an access token the fake accepts until ``lifetime`` seconds (loop time) from
+        now; also used outside ``/oauth/token`` (member tokens minted by an application)."""
         now = asyncio.get_running_loop().time()
         n = len(self.issued) + 1
         access = f"fake-oauth-access-{n:04d}-{self._rng.getrandbits(64):016x}"
@@ -242,6 +241,16 @@ class FakeOAuth:
         self.issued.append(issued)
         self._access[access] = issued
         self.fake.tokens.add(access)
+        return issued
+
+    def _issue(self, grant: str, username: str | None, *, refresh: bool) -> dict[str, Any]:
+        lifetime = (
+            self.client_credentials_lifetime
+            if grant == "client_credentials"
+            else self.access_lifetime
+        )
+        access = self.issue_access_token(grant, username, lifetime).token
+        n = len(self.issued)
         body: dict[str, Any] = {
             "token_type": "Bearer",
             "expires_in": int(lifetime),

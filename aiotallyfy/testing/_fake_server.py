@@ -259,6 +259,9 @@ class Route:
     regex: re.Pattern[str]
     handler: RouteHandler
     org_scoped: bool
+    raw_body: bool = False
+    """The handler reads the request body itself, as a stream (``ctx.request``; a file
+    upload): the dispatcher does not read it first and the record's ``body`` stays empty."""
 
 
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -273,12 +276,17 @@ class Router:
 
     def __init__(self) -> None:
         self._by_head: dict[str, list[Route]] = {}
+        self.streams_bodies = False
+        """Whether any route reads its own body (``raw_body``); the dispatcher only looks a
+        route up before reading the body when one does."""
 
     @staticmethod
     def _head(path: str) -> str:
         return path.split("/", 2)[1] if path.startswith("/") and len(path) > 1 else ""
 
-    def add(self, method: str, pattern: str, handler: RouteHandler) -> Route:
+    def add(
+        self, method: str, pattern: str, handler: RouteHandler, *, raw_body: bool = False
+    ) -> Route:
         if not pattern.startswith("/"):
             raise ValueError("pattern must start with '/'")
         regex_src = ""
@@ -291,9 +299,15 @@ class Router:
         if "{" in head:
             head = "*"
         route = Route(
-            method.upper(), pattern, re.compile(f"^{regex_src}$"), handler, "{org}" in pattern
+            method.upper(),
+            pattern,
+            re.compile(f"^{regex_src}$"),
+            handler,
+            "{org}" in pattern,
+            raw_body,
         )
         self._by_head.setdefault(head, []).append(route)
+        self.streams_bodies = self.streams_bodies or raw_body
         return route
 
     def get(self, pattern: str, handler: RouteHandler) -> Route:
@@ -487,7 +501,8 @@ def _task_list(ctx: RouteContext, *, mine: bool) -> web.Response:
 
 
 async def _get_me(ctx: RouteContext) -> web.StreamResponse:
-    me = ctx.data.me
+    auth = ctx.request.headers.get("Authorization", "")
+    me = ctx.fake.token_users.get(auth[7:], ctx.data.me)
     keys = ("id", "email", "username", "first_name", "last_name", "full_name", "timezone")
     return json_response({"data": {k: me[k] for k in keys} | {"profile_pic": None}})
 
@@ -711,7 +726,10 @@ class FakeTallyfy:
         self.token: str = token or f"fake-token-{self.data.rng('token').getrandbits(64):016x}"
         self.tokens: set[str] = {self.token}
         """Every accepted bearer token (add OAuth-issued ones here; remove to revoke)."""
-        self.public_paths: set[str] = set()
+        self.token_users: dict[str, dict[str, Any]] = {}
+        """Bearer token → the user it acts for (``/me`` answers with it; default ``data.me``):
+        e.g. member tokens issued by the application routes (``_fake_applications``)."""
+        self.public_paths: set[str] = {"/health"}
         """Normalized paths served without bearer auth, rate limit or faults (``/oauth/token``)."""
         self.org_list_per_page_default = org_list_per_page_default
         self.max_per_page = max_per_page
@@ -944,7 +962,6 @@ class FakeTallyfy:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         loop = asyncio.get_running_loop()
         arrived = loop.time()
-        body = await request.read()
         raw_path = request.rel_url.raw_path
         path = request.path
         root: Literal["api", "root"] = "root"
@@ -953,6 +970,10 @@ class FakeTallyfy:
         if len(path) > 1:
             path = path.rstrip("/")
         path = path or "/"
+        streamed = None
+        if request.body_exists and self.router.streams_bodies:
+            streamed, _, _ = self.router.match(request.method, path)
+        body = b"" if streamed is not None and streamed.raw_body else await request.read()
         request_id = self._new_request_id()
         record = RecordedRequest(
             method=request.method,
@@ -996,7 +1017,7 @@ class FakeTallyfy:
         root: Literal["api", "root"],
         body: bytes,
         cell: list[str | None],
-    ) -> web.Response:
+    ) -> web.StreamResponse:
         loop = asyncio.get_running_loop()
         if record.path in self.public_paths:
             await self._delay(self.latency)
@@ -1059,7 +1080,8 @@ class FakeTallyfy:
         if fault == "reset_after_apply":
             raise _Drop
         if fault == "malformed_json":
-            raw = response.body if isinstance(response.body, bytes) else b"{}"
+            body_bytes = response.body if isinstance(response, web.Response) else None
+            raw = body_bytes if isinstance(body_bytes, bytes) else b"{}"
             truncated = web.Response(
                 body=raw[: max(1, len(raw) // 2)],
                 status=response.status,
@@ -1075,7 +1097,7 @@ class FakeTallyfy:
         record: RecordedRequest,
         root: Literal["api", "root"],
         body: bytes,
-    ) -> web.Response:
+    ) -> web.StreamResponse:
         route, params, allowed = self.router.match(record.method, record.path)
         if route is None:
             if allowed:
@@ -1100,8 +1122,8 @@ class FakeTallyfy:
             result = await route.handler(ctx)
         except FakeHTTPError as exc:
             return json_response(exc.body, exc.status, exc.headers)
-        if not isinstance(result, web.Response):
-            raise TypeError("route handlers must return aiohttp.web.Response")
+        if not isinstance(result, web.StreamResponse):
+            raise TypeError("route handlers must return an aiohttp.web response")
         return result
 
     def _too_many(self, retry_after: int, wait: float) -> web.Response:
