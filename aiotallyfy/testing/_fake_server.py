@@ -52,7 +52,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal, Self
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 import orjson
 from aiohttp import web
@@ -380,9 +380,16 @@ class RouteContext:
         return self.org
 
     def json_body(self) -> Any:
-        """The parsed body (``{}`` when empty); 400 ``{"message": ...}`` when not JSON."""
+        """The parsed body (``{}`` when empty); 400 ``{"message": ...}`` when not JSON.
+
+        A form-encoded body (``application/x-www-form-urlencoded``) is read as an object of
+        strings: Laravel merges form input and JSON alike, and the official SDK posts some
+        writes as forms (``duplicate_template``: ``{tenant, title}``; the OAuth grants)."""
         if not self.body.strip():
             return {}
+        kind = self.request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+        if kind == "application/x-www-form-urlencoded":
+            return dict(parse_qsl(self.body.decode("utf-8", "replace"), keep_blank_values=True))
         try:
             return orjson.loads(self.body)
         except orjson.JSONDecodeError:
