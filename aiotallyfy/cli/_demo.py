@@ -73,6 +73,10 @@ def _task_count(data: FakeData, org_id: str) -> int:
 
 
 async def run_demo(ctx: Context) -> int:
+    if getattr(ctx.args, "what", "export") == "load":
+        from ._demo_load import run_demo_load
+
+        return await run_demo_load(ctx)
     from ..testing import FakeData, FakeTallyfy, FaultPlan  # only the demo needs the fake
 
     args = ctx.args

@@ -43,6 +43,8 @@ class LoadReport:
     org_ids: list[str] | None = None
     """The organizations read (known once the first resource started)."""
     on_read_done: Callable[[str, OrgResult[Any]], None] | None = None
+    on_rows: Callable[[int], None] | None = None
+    """Called with each page's row count, on dlt's thread (for a progress display)."""
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def read_done(self, resource: str, result: OrgResult[Any]) -> None:

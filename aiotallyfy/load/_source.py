@@ -125,6 +125,8 @@ def tallyfy_source(
                         raise LoadInterrupted("the load was stopped")
                     rows = to_rows(org_id, items, run_id)
                     counts[spec.name] += len(rows)
+                    if rep.on_rows is not None:
+                        rep.on_rows(len(rows))
                     if rows:
                         yield rows
             finally:
