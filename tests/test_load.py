@@ -63,7 +63,8 @@ def factory(fake: FakeTallyfy) -> Any:
 def table(pipeline: Any, name: str) -> dict[tuple[str, str], dict[str, Any]]:
     """Every row of ``name`` keyed by (organization_id, id), JSON columns decoded."""
     with pipeline.sql_client() as sql:
-        with sql.execute_query(f"SELECT * FROM {sql.make_qualified_table_name(name)}") as cur:
+        query = f"SELECT * FROM {sql.make_qualified_table_name(name)}"
+        with sql.execute_query(query) as cur:
             columns = [d[0] for d in cur.description]
             rows = cur.fetchall()
     json_cols = {
@@ -310,7 +311,8 @@ async def test_cli_load_into_duckdb_and_a_failed_org(tmp_path: Path) -> None:
     assert f"org {bad} failed reading tasks" in err
     assert f"org {bad} failed reading tags" in err
     assert "loaded 246 rows from 3 organizations" in err
-    assert "tasks" in err and "240 rows" in err
+    assert "tasks" in err
+    assert "240 rows" in err
     import duckdb
 
     with duckdb.connect(str(db), read_only=True) as con:
@@ -321,7 +323,8 @@ async def test_cli_load_into_duckdb_and_a_failed_org(tmp_path: Path) -> None:
             "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [DATASET]
         ).fetchall()}  # fmt: skip
     assert got == sorted((o, 120) for o in ok_orgs)
-    assert {"tasks", "tags"} <= tables and "processes" not in tables
+    assert {"tasks", "tags"} <= tables
+    assert "processes" not in tables
 
 
 @pytest.mark.parametrize(
@@ -360,7 +363,9 @@ async def test_demo_load_prints_tasks_by_status_and_is_exact(tmp_path: Path) -> 
     text = out.getvalue().decode()
     assert code == 0, err
     assert "0 duplicated: exact" in text
-    assert "organization" in text and "completed" in text and "not-started" in text
+    assert "organization" in text
+    assert "completed" in text
+    assert "not-started" in text
     assert db.exists()
 
 
@@ -427,7 +432,8 @@ async def test_postgres_by_configuration_alone(
             "tasks",
         ]
     )  # fmt: skip  (no comments yet: a table appears with its first row)
-    assert set(rows) == set(expected) and len(rows) == 260
+    assert set(rows) == set(expected)
+    assert len(rows) == 260
     for key, record in expected.items():
         row = dict(rows[key])
         for name in ("owners", "taskdata"):
