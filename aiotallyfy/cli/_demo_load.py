@@ -56,11 +56,13 @@ def status_table(rows: list[tuple[Any, ...]], names: dict[str, str]) -> list[str
 def _pipeline(dlt: Any, output: str | None, tmp: str) -> tuple[str, Any]:
     """The DuckDB file (``-o`` or a temporary one) and a pipeline whose working files stay in
     the temporary directory."""
+    from ._load_cmd import duckdb_credentials
+
     path = os.path.abspath(output or os.path.join(tmp, "tallyfy.duckdb"))
     pipeline = dlt.pipeline(
         pipeline_name="aiotallyfy_demo",
         pipelines_dir=os.path.join(tmp, "pipelines"),
-        destination=dlt.destinations.duckdb(path),
+        destination=dlt.destinations.duckdb(duckdb_credentials(path)),
         dataset_name="tallyfy_data",
     )
     return path, pipeline

@@ -124,6 +124,22 @@ def _import_load() -> Any:
     return dlt, load
 
 
+DUCKDB_SETTINGS: dict[str, Any] = {
+    "memory_limit": "128MB",
+    "threads": 2,
+    "preserve_insertion_order": False,
+}
+"""DuckDB's own settings for the load: its buffer pool capped (it spills to a temporary
+file beyond), and no insertion-order bookkeeping (the tables are keyed, not ordered). With
+DuckDB's defaults the peak RSS of a 100,000-task load was ~430 MB; see the README."""
+
+
+def duckdb_credentials(path: str) -> Any:
+    from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+
+    return DuckDbCredentials(path, global_config=dict(DUCKDB_SETTINGS))
+
+
 def make_pipeline(args: argparse.Namespace, dlt: Any) -> tuple[Any, str]:
     """The dlt pipeline for the options, and a description of where it loads."""
     destination_name = args.destination.strip().lower()
@@ -138,7 +154,7 @@ def make_pipeline(args: argparse.Namespace, dlt: Any) -> tuple[Any, str]:
                 f"--dataset {dataset} is the DuckDB file's own name ({os.path.basename(path)}): "
                 "DuckDB could not tell the file from the dataset; choose another --dataset"
             )
-        destination: Any = dlt.destinations.duckdb(path)
+        destination: Any = dlt.destinations.duckdb(duckdb_credentials(path))
         where = f"DuckDB {path}"
     else:
         if args.duckdb_path:

@@ -5,7 +5,7 @@ thread, for the whole extraction). The client is made there, by the caller's fac
 first resource that starts, shared by every resource of the source (one session, one rate
 limiter, one retry budget) and closed when the last running resource ends. Each resource
 walks its list in every organization with ``fan_out_stream`` and hands dlt whole PAGES of
-rows, never single items: dlt writes a list in one step.
+rows, never single items, a few pages to an Arrow table (``_arrow``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from dlt.extract.source import DltSource
 from .._client import TallyfyClient
 from .._fanout import FanOutStream
 from .._secrets import Secret
+from ._arrow import to_arrow
 from ._report import LoadInterrupted, LoadReport
 from ._resources import DELETED_COLUMN, RUN_COLUMN, ResourceSpec, resource_specs
 
@@ -87,6 +88,7 @@ def tallyfy_source(
     org_ids: Sequence[str] | None = None,
     resources: Sequence[str] | None = None,
     report: LoadReport | None = None,
+    batch_rows: int = 5000,
 ) -> DltSource:
     """A dlt source over Tallyfy: one resource (and table) per list in ``RESOURCES``.
 
@@ -101,7 +103,8 @@ def tallyfy_source(
     Every row carries ``organization_id`` and ``_tallyfy_run_id`` (this load); tables are
     merged on ``(organization_id, id)``; nested values (owners, taskdata, ...) are JSON
     columns, never child tables (``max_table_nesting=0``); dates are the API's ISO-8601
-    strings (``CAST(created_at AS TIMESTAMP)`` in SQL).
+    strings (``CAST(created_at AS TIMESTAMP)`` in SQL). Pages go to dlt as Arrow tables of
+    about ``batch_rows`` rows (whole pages; see ``_arrow``).
     """
     specs = resource_specs(resources)
     shared = _SharedClient(_factory_of(client), org_ids)
@@ -120,6 +123,7 @@ def tallyfy_source(
                     on_org_done=lambda result: rep.read_done(spec.name, result),
                 )
                 run_id, to_rows, counts = rep.run_id, spec.rows, rep.rows
+                batch: list[dict[str, Any]] = []
                 async for org_id, items in pages(stream):
                     if rep.stopping:
                         raise LoadInterrupted("the load was stopped")
@@ -127,8 +131,12 @@ def tallyfy_source(
                     counts[spec.name] += len(rows)
                     if rep.on_rows is not None:
                         rep.on_rows(len(rows))
-                    if rows:
-                        yield rows
+                    batch += rows
+                    if len(batch) >= batch_rows:
+                        yield to_arrow(batch)
+                        batch = []
+                if batch:
+                    yield to_arrow(batch)
             finally:
                 await shared.release()
 
