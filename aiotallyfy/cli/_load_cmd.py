@@ -125,7 +125,7 @@ def _import_load() -> Any:
 
 
 DUCKDB_SETTINGS: dict[str, Any] = {
-    "memory_limit": "128MB",
+    "memory_limit": "64MB",
     "threads": 2,
     "preserve_insertion_order": False,
 }
