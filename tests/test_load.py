@@ -442,3 +442,22 @@ async def test_postgres_by_configuration_alone(
 
 def _diff(record: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
     return {k: (v, row.get(k)) for k, v in record.items() if row.get(k) != v}
+
+
+def test_to_arrow_nested_as_json_text_null_columns_dropped_mixed_types_kept() -> None:
+    from aiotallyfy.load._arrow import to_arrow
+
+    rows = [
+        {"id": "a", "owners": {"users": [1]}, "taskdata": {}, "gone": None, "n": 1},
+        {"id": "b", "owners": {"users": []}, "taskdata": {"k": [1, "x"]}, "gone": None, "n": 2},
+    ]
+    table = to_arrow(rows)
+    assert table.column_names == ["id", "owners", "taskdata", "n"]
+    assert table.to_pylist() == [
+        {"id": "a", "owners": '{"users":[1]}', "taskdata": "{}", "n": 1},
+        {"id": "b", "owners": '{"users":[]}', "taskdata": '{"k":[1,"x"]}', "n": 2},
+    ]
+    mixed = to_arrow([{"id": "a", "v": 1, "w": None}, {"id": "b", "v": "one", "w": None}])
+    assert mixed.column_names == ["id", "v"]
+    assert mixed.column("v").to_pylist() == ["1", '"one"']
+    assert rows[0]["owners"] == {"users": [1]}  # the page's objects are left as they were
