@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -461,3 +462,68 @@ def test_to_arrow_nested_as_json_text_null_columns_dropped_mixed_types_kept() ->
     assert mixed.column_names == ["id", "v"]
     assert mixed.column("v").to_pylist() == ["1", '"one"']
     assert rows[0]["owners"] == {"users": [1]}  # the page's objects are left as they were
+
+
+async def test_cancelling_the_cli_load_stops_dlt_and_the_next_load_is_exact(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C / SIGTERM cancel ``amain``: the load thread is told to stop, awaited, and the
+    cancellation goes on; nothing was loaded, and the next load is exact."""
+    db = tmp_path / "t.duckdb"
+    argv = ["load", "--all-orgs", "--resources", "tasks", "--duckdb-path", str(db)]
+    async with FakeTallyfy(orgs=4, tasks_per_org=300, latency=0.02) as fake:
+        task = asyncio.ensure_future(cli(argv, fake))
+        for _ in range(3000):  # until three task pages were asked for (at most 30 s)
+            if sum("/tasks" in r.path for r in fake.requests) >= 3:
+                break
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        sent = len(fake.requests)
+        await asyncio.sleep(0.3)
+        assert len(fake.requests) == sent  # nothing keeps reading behind the caller's back
+        assert loaded_tasks(db) is None  # stopped before anything was loaded
+
+        code, _, err = await cli(argv, fake)
+        assert code == 0, err
+        assert loaded_tasks(db) == set(fake_tasks(fake))
+
+
+def loaded_tasks(db: Path) -> set[tuple[str, str]] | None:
+    """The task keys in a DuckDB file, ``None`` when it holds no tasks table."""
+    import duckdb
+
+    if not db.exists():
+        return None
+    with duckdb.connect(str(db), read_only=True) as con:
+        found = con.execute(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = ? "
+            "AND table_name = 'tasks'",
+            [DATASET],
+        ).fetchone()
+        if not found or not found[0]:
+            return None
+        rows = con.execute(f"SELECT organization_id, id FROM {DATASET}.tasks").fetchall()
+    return {(o, i) for o, i in rows}
+
+
+async def test_a_destination_that_fails_is_one_line_without_its_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed once the block ends: nothing listens there
+    password = "pw-never-shown-3e9"
+    monkeypatch.setenv(
+        "DESTINATION__POSTGRES__CREDENTIALS", f"postgresql://u:{password}@127.0.0.1:{port}/db"
+    )
+    async with FakeTallyfy(orgs=1, tasks_per_org=10) as fake:
+        code, out, err = await cli(
+            ["load", "--all-orgs", "--resources", "tags", "--destination", "postgres"], fake
+        )
+    assert code == 1
+    assert "load into postgres, dataset tallyfy_data failed: OperationalError" in err
+    assert password not in out + err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
