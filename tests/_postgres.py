@@ -51,7 +51,9 @@ class PostgresServer:
         cmd = [str(self.bin_dir / argv[0]), *argv[1:]]
         if self._as_root:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        subprocess.run(
+            cmd, check=True, cwd=self.root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
 
     def start(self) -> None:
         pwfile = self.root / "pw"
