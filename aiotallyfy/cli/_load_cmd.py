@@ -22,10 +22,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._client import TallyfyClient
-from .._errors import AuthenticationError, TallyfyError
+from .._errors import AuthenticationError
 from .._fanout import OrgResult
 from ._build import build_client
-from ._commands import _check_org_ids
+from ._commands import _check_org_ids, selected_org_ids
 from ._context import Context
 from ._errors import EXIT_AUTH, EXIT_FAILED, EXIT_OK, CommandFailed, UsageError, describe
 from ._progress import ExportState, make_progress
@@ -181,19 +181,8 @@ async def run_load(ctx: Context) -> int:
     resources = _resources(args.resources)
     dlt, _ = _import_load()
     pipeline, where = make_pipeline(args, dlt)
-    lister = build_client(args, ctx.environ)  # fails fast on a missing token
-    async with lister:
-        if args.all_orgs:
-            try:
-                org_ids = await lister.all_org_ids()
-            except AuthenticationError:
-                raise
-            except TallyfyError as exc:
-                raise CommandFailed(f"could not list your organizations: {describe(exc)}") from None
-            if not org_ids:
-                ctx.info("the token's user belongs to no organization")
-        else:
-            org_ids = list(dict.fromkeys(args.orgs))
+    async with build_client(args, ctx.environ) as lister:  # fails fast on a missing token
+        org_ids = list(dict.fromkeys(await selected_org_ids(ctx, lister)))
     return await run_load_with(
         ctx, pipeline, lambda: build_client(args, ctx.environ), org_ids, resources, where
     )
