@@ -12,6 +12,7 @@ Sizing: ~10,000 tasks at 100 per page is ~110 requests. The client's limiter let
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tempfile
 import time
@@ -142,6 +143,11 @@ async def run_demo(ctx: Context) -> int:
             "(pass -o FILE to keep it)"
         ),
     ]
+    if importlib.util.find_spec("dlt") is not None:  # the load extra (not imported here)
+        lines.append(
+            "  next        aiotallyfy demo load: the same organizations into a DuckDB file, "
+            "then SQL"
+        )
     ctx.emit(("\n".join(lines) + "\n").encode())
     ctx.stdout.flush()
     return code
