@@ -101,17 +101,17 @@ def tallyfy_source(
     use ``load_tallyfy``, which does both).
 
     Every row carries ``organization_id`` and ``_tallyfy_run_id`` (this load); tables are
-    merged on ``(organization_id, id)``; nested values (owners, taskdata, ...) are JSON
-    columns, never child tables (``max_table_nesting=0``); dates are the API's ISO-8601
-    strings (``CAST(created_at AS TIMESTAMP)`` in SQL). Pages go to dlt as Arrow tables of
-    about ``batch_rows`` rows (whole pages; see ``_arrow``).
+    merged on ``(organization_id, id)``; nested values (owners, taskdata, ...) are JSON text
+    columns, never child tables; dates are the API's ISO-8601 strings, as sent
+    (``CAST(created_at AS TIMESTAMP)`` in SQL). Pages go to dlt as Arrow tables of about
+    ``batch_rows`` rows (whole pages; see ``_arrow``).
     """
     specs = resource_specs(resources)
     shared = _SharedClient(_factory_of(client), org_ids)
     rep = report if report is not None else LoadReport()
 
     def make(spec: ResourceSpec) -> Any:
-        async def read() -> AsyncIterator[list[dict[str, Any]]]:
+        async def read() -> AsyncIterator[Any]:  # Arrow tables
             client = shared.acquire()
             try:
                 orgs = await shared.org_ids(client)
@@ -154,8 +154,4 @@ def tallyfy_source(
         return [make(spec) for spec in specs]
 
     source: DltSource = tallyfy()
-    # Values stay as the API sent them: ISO-8601 strings are not turned into timestamps.
-    # Parsing every date of every row was a quarter of dlt's normalize time, and a string
-    # column never splits into variant columns when a value does not parse.
-    source.schema.remove_type_detection("iso_timestamp")
     return source
