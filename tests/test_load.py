@@ -527,3 +527,10 @@ async def test_a_destination_that_fails_is_one_line_without_its_password(
     assert password not in out + err
     assert "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_the_cli_knows_the_same_resources_as_the_source() -> None:
+    from aiotallyfy.cli._load_cmd import RESOURCE_NAMES as CLI_NAMES
+    from aiotallyfy.load import RESOURCE_NAMES
+
+    assert CLI_NAMES == RESOURCE_NAMES
