@@ -17,7 +17,7 @@ this package imports dlt; nothing else in aiotallyfy does.
 from ._load import LoadSummary, load_tallyfy
 from ._report import LoadInterrupted, LoadReport
 from ._resources import DELETED_COLUMN, RESOURCES, RUN_COLUMN
-from ._source import ClientFactory, pages, tallyfy_source
+from ._source import ClientFactory, tallyfy_source
 from ._vanished import TableCounts, mark_vanished, table_counts
 
 __all__ = [
@@ -32,7 +32,6 @@ __all__ = [
     "TableCounts",
     "load_tallyfy",
     "mark_vanished",
-    "pages",
     "table_counts",
     "tallyfy_source",
 ]
