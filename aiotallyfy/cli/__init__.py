@@ -31,6 +31,7 @@ from ._errors import (
     describe,
 )
 from ._fake_server_cmd import run_fake_server
+from ._load_cmd import run_load
 from ._logging import request_log
 
 __all__ = ["amain", "main"]
@@ -41,6 +42,7 @@ _COMMANDS: Final[dict[str, Callable[[Context], Awaitable[int]]]] = {
     "orgs": run_orgs,
     "me": run_me,
     "tasks": run_tasks,
+    "load": run_load,
     "demo": run_demo,
     "fake-server": run_fake_server,
 }

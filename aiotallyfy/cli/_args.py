@@ -23,6 +23,7 @@ from .._limits import RateLimit
 from .._version import __version__
 from ._errors import UsageError
 from ._export import CSV_COLUMNS
+from ._load_cmd import add_load_parser
 
 __all__ = ["CSV_HELP", "build_parser", "parse_args"]
 
@@ -276,6 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", metavar="FILE", help="write to FILE instead of stdout ('-': stdout)"
     )
 
+    add_load_parser(sub)
+
     demo = sub.add_parser(
         "demo",
         help="export from a local fake Tallyfy: no account needed",
@@ -284,6 +287,13 @@ def build_parser() -> argparse.ArgumentParser:
         "few injected 503s and dropped connections, export every task of its organizations "
         "with the progress display, check the export is exact, and print a summary.",
         allow_abbrev=False,
+    )
+    demo.add_argument(
+        "what",
+        nargs="?",
+        choices=("export", "load"),
+        default="export",
+        help="export (default) to JSONL, or load into a DuckDB file (needs the load extra)",
     )
     demo.add_argument("--orgs", metavar="N", type=_positive_int, default=25, help="(25)")
     demo.add_argument(
