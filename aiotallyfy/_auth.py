@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ._clock import Clock, LoopClock
-from ._errors import AuthenticationError
+from ._errors import AuthenticationError, TallyfyError
 from ._secrets import Secret
 
 if TYPE_CHECKING:
@@ -172,6 +172,16 @@ class IssuedToken:
 class _Held:
     token: Secret
     renew_at: float | None  # clock time from which to renew proactively; None: only on 401
+    expires_at: float | None = None  # clock time the token stops working; None: unknown
+
+    def valid_at(self, now: float) -> bool:
+        return self.expires_at is not None and now < self.expires_at
+
+
+# After a proactive renewal failed, try again after a quarter of the token's remaining life
+# (at least this long, at most until it expires): a failing token endpoint is then asked a
+# few times before expiry, not on every call.
+_RENEW_RETRY_MIN = 1.0
 
 
 class _Slot:
@@ -231,12 +241,15 @@ class RenewingTokenProvider:
         if slot.inflight is not None:
             # A renewal is already under way: wait for it and retry with its token.
             renewed = await asyncio.shield(slot.inflight)
-            return renewed.token != token
+            if renewed.token != token:
+                return True
+            # It failed and kept the current token, which the server has just refused: a
+            # renewal of our own, whose failure is raised as what it is.
         held = slot.current
         if held is not None and held.token != token:
             return True  # renewed since this request took its token: retry, do not renew
         logger.debug("token rejected with 401; renewing")
-        new = await self._renew(slot, org_id, seen=held)
+        new = await self._renew(slot, org_id, seen=held, keep_current=False)
         return new.token != token
 
     async def aclose(self) -> None:
@@ -261,33 +274,68 @@ class RenewingTokenProvider:
     def _due(self, held: _Held) -> bool:
         return held.renew_at is not None and self.clock.now() >= held.renew_at
 
-    async def _renew(self, slot: _Slot, org_id: str | None, *, seen: _Held | None) -> _Held:
+    async def _renew(
+        self, slot: _Slot, org_id: str | None, *, seen: _Held | None, keep_current: bool = True
+    ) -> _Held:
         """Join the renewal in flight, or start one unless someone already replaced ``seen``.
 
         No ``await`` separates the checks from creating the task, so two callers can never
-        both start one.
+        both start one. ``keep_current``: if the renewal fails while the current token is
+        still valid, go on with it (a proactive renewal); False after a 401, when the server
+        has refused it.
         """
         if slot.inflight is None:
             current = slot.current
             if current is not None and current is not seen and not self._due(current):
                 return current
             slot.inflight = asyncio.get_running_loop().create_task(
-                self._run(slot, org_id, seen.token if seen is not None else None)
+                self._run(slot, org_id, seen, keep_current=keep_current)
             )
         # shield: a caller being cancelled must not cancel the renewal others are awaiting.
         return await asyncio.shield(slot.inflight)
 
-    async def _run(self, slot: _Slot, org_id: str | None, stale: Secret | None) -> _Held:
+    async def _run(
+        self, slot: _Slot, org_id: str | None, seen: _Held | None, *, keep_current: bool
+    ) -> _Held:
         try:
             started = self.clock.now()
-            issued = await self._fetch(org_id, stale)
+            try:
+                issued = await self._fetch(org_id, seen.token if seen is not None else None)
+            except AuthenticationError:
+                raise  # the credentials were refused: nothing to fall back on
+            except Exception as exc:
+                now = self.clock.now()
+                if not (keep_current and seen is not None and seen.valid_at(now)):
+                    raise
+                # A proactive renewal failed (the token endpoint is down or unreachable):
+                # the current token works until it expires, so keep serving it and try
+                # again later, rather than failing every call that is waiting.
+                assert seen.expires_at is not None
+                remaining = seen.expires_at - now
+                retry_at = now + min(max(_RENEW_RETRY_MIN, remaining / 4), remaining)
+                # Only our own errors' text is logged: they never hold a secret, while an
+                # exception from a user's token callable might.
+                detail = f": {exc}" if isinstance(exc, TallyfyError) else ""
+                logger.warning(
+                    "token renewal failed (%s%s); using the current token, valid for %.0f s "
+                    "more, and trying again in %.0f s",
+                    type(exc).__name__,
+                    detail,
+                    remaining,
+                    retry_at - now,
+                )
+                held = _Held(seen.token, retry_at, seen.expires_at)
+                slot.current = held
+                return held
             renew_at: float | None = None
+            expires_at: float | None = None
             if issued.expires_in is not None:
                 margin = min(self.refresh_margin, issued.expires_in / 2)
                 # Timed from before the request: our idea of expiry is never later than the
                 # server's.
-                renew_at = started + issued.expires_in - margin
-            held = _Held(issued.token, renew_at)
+                expires_at = started + issued.expires_in
+                renew_at = expires_at - margin
+            held = _Held(issued.token, renew_at, expires_at)
             slot.current = held
             return held
         finally:

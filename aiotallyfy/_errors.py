@@ -215,7 +215,22 @@ class FileTooLargeError(TallyfyError):
 
 
 class PaginationError(TallyfyError):
-    """The server's pagination broke its own contract (a page loop or missing items)."""
+    """The server's pagination broke its own contract: a page loop, a page the client cannot
+    read in full, or missing items. ``received`` is how many items the list handed out
+    before this was raised and ``expected`` the total its first page announced (``None``
+    where unknown), so a caller can say what is missing."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        received: int | None = None,
+        expected: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.received = received
+        self.expected = expected
 
 
 _STATUS_ERRORS: dict[int, type[APIStatusError]] = {

@@ -27,7 +27,7 @@ from ._errors import (
     TransportError,
     error_class_for_status,
 )
-from ._limits import Admission, LimitScope, RateLimiter
+from ._limits import Admission, LimitScope, RateLimiter, committed, parse_rate_limit_count
 from ._retry import (
     Decision,
     FailureKind,
@@ -153,8 +153,7 @@ class HTTPCore:
             token = await self.auth.get_token(org_id)
             scope = self._scope(token.reveal(), org_id)
             admission = await self.limiter.acquire(scope)
-            async with self._slots:
-                await self.limiter.commit(admission)
+            async with committed(self.limiter, admission, self._slots):
                 waited += admission.waited
                 self.stats.limiter_wait += admission.waited
                 started = self.clock.now()
@@ -352,13 +351,7 @@ class HTTPCore:
 
 
 def _int_header(raw: RawResponse, name: str) -> int | None:
-    value = raw.header(name)
-    if value is None:
-        return None
-    try:
-        return int(value.strip())
-    except ValueError:
-        return None
+    return parse_rate_limit_count(raw.header(name))
 
 
 def _error_fields(

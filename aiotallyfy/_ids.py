@@ -12,7 +12,7 @@ __all__ = ["segment"]
 # Tallyfy ids are 32-hex strings (users and guests: ints). The official SDK allows
 # [A-Za-z0-9_-] up to 255 characters; we do the same, so a stray "/" or ".." in an id can
 # never turn a call into a request for another route.
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+_ID = re.compile(r"[A-Za-z0-9_-]{1,255}")
 
 
 def segment(value: str | int, *, name: str) -> str:
@@ -20,7 +20,7 @@ def segment(value: str | int, *, name: str) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise ValidationError(f"{name} must be a string or an int id", status=0)
     text = str(value)
-    if not _ID.match(text):
+    if not _ID.fullmatch(text):
         raise ValidationError(
             f"{name} {text[:40]!r} is not a valid Tallyfy id",
             status=0,

@@ -14,16 +14,20 @@ Three mechanisms, per scope (a token, and an organization):
    held within a few requests.
 
 ``RateLimiter`` is the seam for other backends (a shared limiter across processes): the client
-only calls ``acquire``, ``commit`` and ``observe``.
+calls ``acquire``, then ``commit`` right before writing the request (or ``release`` if it never
+will), ``observe`` with each answer, ``pause`` on a 429, and ``aclose``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import random
+import re
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -33,12 +37,15 @@ from ._clock import Clock, LoopClock
 
 __all__ = [
     "DEFAULT_TOKEN_RATE_LIMITS",
+    "MAX_RATE_LIMIT_COUNT",
     "SUPPORT_DOC_ORG_RATE_LIMITS",
     "Admission",
     "LimitScope",
     "LocalRateLimiter",
     "RateLimit",
     "RateLimiter",
+    "committed",
+    "parse_rate_limit_count",
 ]
 
 
@@ -46,6 +53,28 @@ __all__ = [
 # floats can come out a hair early, and sleeping 1e-16 s would not move it.
 _EPSILON = 1e-6
 _ACCEPTED_LOG = 10_000
+
+# The largest X-RateLimit-* count taken at face value; more digits are not a count we know.
+MAX_RATE_LIMIT_COUNT = 10**9
+_COUNT = re.compile(r"[0-9]{1,10}")
+
+
+def parse_rate_limit_count(value: str | None) -> int | None:
+    """An ``X-RateLimit-Limit``/``-Remaining`` header as a count, or ``None`` (not known).
+
+    Only plain ASCII decimal digits (and surrounding blanks) are a count, at most
+    ``MAX_RATE_LIMIT_COUNT``: Python's ``int`` also reads ``-3``, ``+3``, ``1_000`` and other
+    scripts' digits (``"٣"``), and a negative "remaining" would close the gate on a number
+    the server cannot have meant (Laravel's throttle, which Tallyfy runs, never sends one).
+    A header we do not understand is ignored, never guessed at: the window guard still holds.
+    """
+    if value is None:
+        return None
+    text = value.strip(" \t")
+    if _COUNT.fullmatch(text) is None:
+        return None
+    count = int(text)
+    return count if count <= MAX_RATE_LIMIT_COUNT else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +158,11 @@ class RateLimiter(Protocol):
         record the send. Waits only when requests bunched up after pacing."""
         ...
 
+    def release(self, admission: Admission) -> None:
+        """The admission will never be sent (cancelled, or ``commit`` failed): give back
+        whatever ``acquire`` counted for it. A committed admission is left as it is."""
+        ...
+
     def observe(
         self,
         admission: Admission,
@@ -171,11 +205,15 @@ class _Window:
 @dataclass(slots=True)
 class _ScopeState:
     windows: list[_Window]
-    paused_until: float = 0.0
-    # X-RateLimit-Remaining as of the response to request ``remaining_sequence``.
+    # Not 0.0: a custom clock may read negative, and would then be paused for -now seconds.
+    paused_until: float = -math.inf
+    # X-RateLimit-Remaining as of the response to request ``remaining_sequence``. Sequences
+    # number this state's own admissions (another scope's traffic is not in its count).
     remaining: int | None = None
     remaining_sequence: int = -1
     sent_sequence: int = 0
+    # Admissions after ``remaining_sequence`` that were released unsent: not in the count.
+    released: set[int] = field(default_factory=set)
     gate_changed: asyncio.Event | None = None
     closed_since: float | None = None
     probe_wait: float = 0.0
@@ -220,7 +258,6 @@ class LocalRateLimiter:
         self._probe_max = probe_max
         self._tokens: dict[str, _ScopeState] = {}
         self._orgs: dict[str, _ScopeState] = {}
-        self._sequence = 0
 
     def __repr__(self) -> str:
         return (
@@ -267,9 +304,12 @@ class LocalRateLimiter:
             await self._wait_pauses(states)
             if not await self._wait_gate(feedback):
                 break
-        self._sequence += 1
-        feedback.sent_sequence = self._sequence
-        return Admission(scope=scope, sequence=self._sequence, waited=self._clock.now() - started)
+        # Counted now, not at commit: concurrent acquirers must not all see the same place
+        # free. An admission that is never sent is given back by ``release``.
+        feedback.sent_sequence += 1
+        return Admission(
+            scope=scope, sequence=feedback.sent_sequence, waited=self._clock.now() - started
+        )
 
     async def commit(self, admission: Admission) -> None:
         states = self._states(admission.scope)
@@ -289,6 +329,24 @@ class LocalRateLimiter:
         admission.waited += now - started
         admission.sent_at = now
 
+    def note_sent(self, scope: LimitScope) -> None:
+        """Count a send that another limiter admitted just now (the shared one this limiter
+        stands in for), so that taking over mid-window does not start from an empty log."""
+        now = self._clock.now()
+        for state in self._states(scope):
+            for window in state.windows:
+                window.log.append(now)
+
+    def release(self, admission: Admission) -> None:
+        if admission.sent_at is not None:
+            return  # committed: it was (or is being) sent, and the server counts it
+        state = self._feedback_state(admission.scope)
+        if state.remaining is None:
+            return
+        if state.remaining_sequence < admission.sequence <= state.sent_sequence:
+            state.released.add(admission.sequence)
+            self._gate_changed(state)
+
     def observe(
         self,
         admission: Admission,
@@ -301,6 +359,8 @@ class LocalRateLimiter:
         state = self._feedback_state(admission.scope)
         if admission.sequence < state.remaining_sequence:
             return  # an older answer than the one we already hold
+        if remaining is not None and remaining < 0:
+            remaining = None  # not a count (parse_rate_limit_count never gives one)
         if status is not None and status < 400 and admission.sent_at is not None:
             state.accepted.append(admission.sent_at)
         if status == 429:
@@ -312,7 +372,7 @@ class LocalRateLimiter:
                 # would leave at once when the pause ends and meet a window that frees slots
                 # one at a time.
                 state.remaining = 1
-                state.remaining_sequence = state.sent_sequence
+                self._remaining_as_of(state, state.sent_sequence)
             if retry_after is None:
                 # A bare 429 with no hint: hold the scope briefly so the queue does not storm.
                 self._pause_state(
@@ -321,7 +381,7 @@ class LocalRateLimiter:
             self._gate_changed(state)
         elif remaining is not None:
             state.remaining = remaining
-            state.remaining_sequence = admission.sequence
+            self._remaining_as_of(state, admission.sequence)
             self._gate_changed(state)
 
     def pause(self, scope: LimitScope, seconds: float) -> None:
@@ -332,6 +392,11 @@ class LocalRateLimiter:
             self._gate_changed(state)
 
     # -- internals -----------------------------------------------------------------------
+    @staticmethod
+    def _remaining_as_of(state: _ScopeState, sequence: int) -> None:
+        state.remaining_sequence = sequence
+        state.released = {s for s in state.released if s > sequence}
+
     def _learn_from_bare_429(
         self, state: _ScopeState, admission: Admission, retry_after: float
     ) -> None:
@@ -390,7 +455,8 @@ class LocalRateLimiter:
         """Requests the server said we may still send, minus those sent since it said so."""
         if state.remaining is None:
             return None
-        return state.remaining - (state.sent_sequence - state.remaining_sequence)
+        sent_since = state.sent_sequence - state.remaining_sequence - len(state.released)
+        return state.remaining - sent_since
 
     async def _wait_gate(self, state: _ScopeState) -> bool:
         """Hold while the server's remaining count is used up. Returns True if it waited.
@@ -437,3 +503,29 @@ class LocalRateLimiter:
             "tokens": {k: dict(v.stats) for k, v in self._tokens.items()},
             "orgs": {k: dict(v.stats) for k, v in self._orgs.items()},
         }
+
+
+@asynccontextmanager
+async def committed(
+    limiter: RateLimiter, admission: Admission, slots: asyncio.Semaphore
+) -> AsyncIterator[None]:
+    """Hold one of ``slots`` (a connection) and commit ``admission``, for the block that sends.
+
+    The admission was counted at ``acquire``; if it never reaches the wire (cancelled while
+    queued for a slot or in ``commit``, or ``commit`` failed) it is released, so the
+    ``X-RateLimit-Remaining`` gate does not count a request the server never saw.
+    """
+    try:
+        await slots.acquire()
+    except BaseException:
+        limiter.release(admission)
+        raise
+    try:
+        try:
+            await limiter.commit(admission)
+        except BaseException:
+            limiter.release(admission)
+            raise
+        yield
+    finally:
+        slots.release()

@@ -23,7 +23,7 @@ import hashlib
 import logging
 import math
 import ssl
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlencode, urlsplit
@@ -33,8 +33,15 @@ import orjson
 
 from ._auth import DEFAULT_REFRESH_MARGIN, AuthBinding, IssuedToken, RenewingTokenProvider
 from ._clock import Clock
-from ._errors import AuthenticationError, TransportError
-from ._secrets import Secret
+from ._errors import (
+    APIStatusError,
+    AuthenticationError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+)
+from ._retry import parse_retry_after
+from ._secrets import Secret, scrub_then_truncate
 from ._transport import check_url
 
 __all__ = [
@@ -54,11 +61,15 @@ ALTERNATIVE_TOKEN_URLS: Final = (
 )
 """Other token URLs Tallyfy's docs name (the client-credentials sample, third-party apps)."""
 
+DEFAULT_TOKEN_ATTEMPTS: Final = 4
+"""Token requests per renewal: the first and 3 retries of a transient failure."""
+_TOKEN_BACKOFF: Final = (0.5, 1.0, 2.0)
+_TOKEN_RETRY_AFTER_CAP: Final = 10.0
+
 _FORM_HEADERS: Final = {
     "Content-Type": "application/x-www-form-urlencoded",
     "Accept": "application/json",
 }
-_REDACTED: Final = "**********"
 
 
 def check_token_url(url: str, *, allow_insecure_http: bool) -> str:
@@ -98,8 +109,12 @@ class OAuthGrant(RenewingTokenProvider):
         ssl_context: ssl.SSLContext | None = None,
         allow_insecure_http: bool = False,
         clock: Clock | None = None,
+        max_attempts: int = DEFAULT_TOKEN_ATTEMPTS,
     ) -> None:
         super().__init__(refresh_margin=refresh_margin, clock=clock)
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be >= 1")
+        self.max_attempts = max_attempts
         self.client_id = str(client_id).strip()
         if not self.client_id:
             raise ValueError("client_id is empty")
@@ -161,6 +176,39 @@ class OAuthGrant(RenewingTokenProvider):
         return self._secrets()
 
     async def _request(self, grant: str, fields: Mapping[str, str | Secret]) -> _Grant:
+        """One token grant, retried on transient failures: a 5xx or 429, a connection that
+        failed or was reset, a timeout (up to ``max_attempts`` requests, 0.5/1/2 s apart on
+        the client's clock, or the server's ``Retry-After`` up to 10 s). Re-sending a token
+        request is safe: the worst case is a token issued and never used, or a rotated
+        refresh token, which the password grant then replaces with a fresh sign-in.
+
+        What is still failing after the retries is raised as what it is: ``ServerError``
+        or ``RateLimitedError`` for a status, ``TransportError`` for the network, never an
+        ``AuthenticationError``, which is kept for the endpoint refusing the credentials.
+        """
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._request_once(grant, fields)
+            except (ServerError, RateLimitedError, TransportError) as exc:
+                exc.attempts = attempt
+                if attempt >= self.max_attempts:
+                    raise
+                delay = _TOKEN_BACKOFF[min(attempt, len(_TOKEN_BACKOFF)) - 1]
+                retry_after = getattr(exc, "retry_after", None)
+                if retry_after is not None:
+                    delay = max(delay, min(retry_after, _TOKEN_RETRY_AFTER_CAP))
+                logger.debug(
+                    "token request failed (%s); retrying in %.1f s (attempt %d of %d)",
+                    type(exc).__name__,
+                    delay,
+                    attempt + 1,
+                    self.max_attempts,
+                )
+                await self.clock.sleep(delay)
+
+    async def _request_once(self, grant: str, fields: Mapping[str, str | Secret]) -> _Grant:
         form: dict[str, str | Secret] = {
             "grant_type": grant,
             "client_id": self.client_id,
@@ -185,6 +233,7 @@ class OAuthGrant(RenewingTokenProvider):
                 payload = await resp.read()
                 status = resp.status
                 request_id = resp.headers.get("X-Request-Id")
+                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
         except aiohttp.ClientConnectorCertificateError:
             raise TransportError(
                 f"TLS certificate verification failed for the token endpoint {host}", sent=False
@@ -199,7 +248,7 @@ class OAuthGrant(RenewingTokenProvider):
                 f"token request to {host} failed: {type(exc).__name__}", sent=True
             ) from None
         if status != 200:
-            raise self._error(grant, status, payload, request_id)
+            raise self._error(grant, status, payload, request_id, retry_after)
         result = self._parse(grant, payload, status, request_id)
         logger.debug("token issued: grant=%s expires_in=%s", grant, result.expires_in)
         return result
@@ -234,10 +283,17 @@ class OAuthGrant(RenewingTokenProvider):
         )
 
     def _error(
-        self, grant: str, status: int, payload: bytes, request_id: str | None
-    ) -> AuthenticationError:
+        self,
+        grant: str,
+        status: int,
+        payload: bytes,
+        request_id: str | None,
+        retry_after: float | None = None,
+    ) -> APIStatusError:
         """The OAuth ``error`` and ``message`` (or ``error_description``), scrubbed of every
-        credential we hold, in case a server ever echoes one back."""
+        credential we hold, in case a server ever echoes one back. A 5xx is a
+        ``ServerError`` and a 429 a ``RateLimitedError`` (the endpoint failed, not the
+        credentials); anything else an ``AuthenticationError``."""
         code: str | None = None
         message = ""
         try:
@@ -258,16 +314,22 @@ class OAuthGrant(RenewingTokenProvider):
             message = "the token endpoint redirected; a request carrying credentials is not re-sent"
         elif not message:
             message = "the token endpoint refused the request"
-        message = _scrub(message[:500], self._secrets())
+        message = scrub_then_truncate(message, self._secrets(), 500)
         if code is not None:
-            code = _scrub(code[:100], self._secrets())
-        return AuthenticationError(
+            code = scrub_then_truncate(code, self._secrets(), 100)
+        kind: type[APIStatusError] = AuthenticationError
+        if status >= 500:
+            kind = ServerError
+        elif status == 429:
+            kind = RateLimitedError
+        return kind(
             f"{grant} grant failed: {message}",
             status=status,
             code=code,
             request_id=request_id,
             method="POST",
             path=urlsplit(self.token_url).path,
+            retry_after=retry_after,
         )
 
 
@@ -300,6 +362,7 @@ class PasswordGrant(OAuthGrant):
         ssl_context: ssl.SSLContext | None = None,
         allow_insecure_http: bool = False,
         clock: Clock | None = None,
+        max_attempts: int = DEFAULT_TOKEN_ATTEMPTS,
     ) -> None:
         super().__init__(
             client_id=client_id,
@@ -311,6 +374,7 @@ class PasswordGrant(OAuthGrant):
             ssl_context=ssl_context,
             allow_insecure_http=allow_insecure_http,
             clock=clock,
+            max_attempts=max_attempts,
         )
         if not username.strip():
             raise ValueError("username is empty")
@@ -377,11 +441,3 @@ def _seconds(value: Any) -> float | None:
     else:
         return None
     return number if math.isfinite(number) and number >= 0 else None
-
-
-def _scrub(text: str, secrets: Iterable[Secret]) -> str:
-    for secret in secrets:
-        value = secret.reveal()
-        if value and value in text:
-            text = text.replace(value, _REDACTED)
-    return text

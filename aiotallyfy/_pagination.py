@@ -7,6 +7,10 @@ and/or ``next``. We ask for ``per_page=100`` (the server's maximum), read page 1
 the remaining pages concurrently (a bounded window ahead) and yield items strictly in page
 order. Each page fetch goes through the client's one retry layer, so a 429 or a dropped
 connection in the middle is retried there and the iteration goes on.
+
+What the pager hands out is the whole list or a ``PaginationError``, never a silent part of
+it: a page it does not fully understand (``parse_page``) and a list that ends short of the
+total its first page announced both raise, saying how far the list got (``_pages``).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import asyncio
 import functools
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Final, Generic, TypeVar, cast
 
 import orjson
 
@@ -40,53 +44,124 @@ class PageInfo:
     total_pages: int | None
     total: int | None
     has_next_link: bool
+    count: int | None = None
+    per_page: int | None = None
+    enveloped: bool = True
+    """False for a bare JSON list (a route that answers with the whole list, no envelope)."""
 
 
-def _as_int(value: Any) -> int | None:
-    if isinstance(value, bool):
+_COUNTERS: Final = ("total", "count", "per_page", "current_page", "total_pages")
+
+
+def _shown(value: Any) -> str:
+    """A server value, short, for an error message."""
+    text = repr(value)
+    return f"{type(value).__name__} {text[:30]}{'...' if len(text) > 30 else ''}"
+
+
+def _counter(pagination: dict[str, Any], name: str) -> int | None:
+    """One Fractal counter: absent or null is tolerated, anything but a non-negative JSON
+    integer is not (Fractal casts all five with ``(int)``; a float or a string is a server
+    we do not understand, and guessing at it once cut a list to a third, silently)."""
+    value = pagination.get(name)
+    if value is None:
         return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    return None
+    if type(value) is not int or value < 0:
+        raise PaginationError(
+            f"meta.pagination.{name} is {_shown(value)}, not a non-negative integer"
+        )
+    return value
 
 
 def parse_page(payload: Any) -> PageInfo:
-    """Read one page of the envelope, tolerating ``links`` as ``[]``, ``{}``, ``null`` or
-    missing, and a missing ``meta`` (then the response is the whole list)."""
+    """Read one page of the envelope, or raise ``PaginationError`` for a page we do not fully
+    understand.
+
+    Tolerated, because Tallyfy's sources show them (``tallyfy-api.md`` §4): ``links`` as
+    ``[]``, ``{}``, ``null`` or missing; ``meta`` or ``meta.pagination`` missing (then the
+    page is the whole list, as the Go CLI treats it); any counter missing or null; a bare
+    JSON list (a route without the envelope). Refused, because they contradict the envelope:
+    no ``data`` list (missing, ``null``, an object, ...), ``meta``/``pagination``/``links`` of
+    another type, a counter that is not a non-negative integer, a ``count`` other than the
+    number of items, more items than ``per_page`` or ``total``.
+    """
     if isinstance(payload, list):
-        return PageInfo(payload, None, None, None, False)
+        return PageInfo(payload, None, None, None, False, enveloped=False)
     if not isinstance(payload, dict):
-        raise PaginationError(f"expected a JSON object with 'data', got {type(payload).__name__}")
-    data = payload.get("data")
-    if data is None:
-        data = []
+        raise PaginationError(f"expected a JSON object with a 'data' list, got {_shown(payload)}")
+    if "data" not in payload:
+        keys = ", ".join(repr(str(k)[:20]) for k in list(payload)[:5])
+        raise PaginationError(f"the page has no 'data' list (keys: {keys or 'none'})")
+    data = payload["data"]
     if not isinstance(data, list):
-        raise PaginationError("expected 'data' to be a list")
+        raise PaginationError(f"'data' is {_shown(data)}, not a list")
     meta = payload.get("meta")
-    pagination = meta.get("pagination") if isinstance(meta, dict) else None
-    if not isinstance(pagination, dict):
+    if meta is None:
         return PageInfo(data, None, None, None, False)
+    if not isinstance(meta, dict):
+        raise PaginationError(f"'meta' is {_shown(meta)}, not an object")
+    pagination = meta.get("pagination")
+    if pagination is None:
+        return PageInfo(data, None, None, None, False)
+    if not isinstance(pagination, dict):
+        raise PaginationError(f"meta.pagination is {_shown(pagination)}, not an object")
+    total, count, per_page, current_page, total_pages = (
+        _counter(pagination, name) for name in _COUNTERS
+    )
     links = pagination.get("links")
-    has_next = isinstance(links, dict) and bool(links.get("next"))
+    if isinstance(links, dict):
+        has_next = bool(links.get("next"))
+    elif links is None or links == []:
+        has_next = False
+    else:
+        raise PaginationError(f"meta.pagination.links is {_shown(links)}, not an object")
+    if count is not None and count != len(data):
+        raise PaginationError(
+            f"meta.pagination.count says {count} items, the page holds {len(data)}"
+        )
+    if per_page is not None and len(data) > per_page:
+        raise PaginationError(
+            f"the page holds {len(data)} items, more than meta.pagination.per_page {per_page}"
+        )
+    if total is not None and len(data) > total:
+        raise PaginationError(
+            f"the page holds {len(data)} items, more than meta.pagination.total {total}"
+        )
     return PageInfo(
         items=data,
-        current_page=_as_int(pagination.get("current_page")),
-        total_pages=_as_int(pagination.get("total_pages")),
-        total=_as_int(pagination.get("total")),
+        current_page=current_page,
+        total_pages=total_pages,
+        total=total,
         has_next_link=has_next,
+        count=count,
+        per_page=per_page,
     )
 
 
-def _item_key(item: Any) -> Any:
+def _item_key(item: Any) -> str | int | None:
+    """An item's id, for de-duplication; ``None`` when it has none we can rely on."""
     if isinstance(item, dict):
-        return item.get("id", None)
+        key = item.get("id")
+        if isinstance(key, (str, int)) and not isinstance(key, bool):
+            return key
     return None
 
 
-# (items on the page, items handed out or None once ``limit`` was reached, total_pages)
-PageStep = tuple[int, int | None, int | None]
+def _distinct_ids(items: list[Any]) -> set[Any] | None:
+    """The page's ids when every item is an object with its own distinct, hashable, non-null
+    ``id`` (the usual page, checked in C-speed set operations); else ``None``, and the pager
+    looks at the items one by one."""
+    try:
+        keys = {item["id"] for item in items}
+    except (KeyError, TypeError):
+        return None
+    if len(keys) != len(items) or None in keys:
+        return None
+    return keys
+
+
+# (items on the page, whether ``limit`` was reached, total_pages the page announced)
+PageStep = tuple[int, bool, int | None]
 
 
 class PendingPage(Generic[T]):
@@ -196,9 +271,7 @@ class AsyncPager(Generic[T]):
     async def _get(self, page: int) -> PageInfo:
         params = dict(self._params)
         params["page"] = page
-        info = parse_page(await self._fetch(params))
-        self.pages_fetched += 1
-        return info
+        return self._parse(page, await self._fetch(params))
 
     async def _get_ahead(self, page: int) -> Any:
         """A page fetched ahead of the consumer: undecoded when the source can (see
@@ -218,12 +291,21 @@ class AsyncPager(Generic[T]):
                 fetched = orjson.loads(fetched)
             except orjson.JSONDecodeError:
                 return await self._get(page)
-        return self._parse(fetched)
+        return self._parse(page, fetched)
 
-    def _parse(self, payload: Any) -> PageInfo:
+    def _parse(self, page: int, payload: Any) -> PageInfo:
+        """``parse_page`` with the list and page named in its error. A bare JSON list is a
+        whole list, so it is accepted as page 1 only."""
         if isinstance(payload, PageInfo):
             return payload  # fetched by ``_get``: already parsed and counted
-        info = parse_page(payload)
+        try:
+            info = parse_page(payload)
+        except PaginationError as exc:
+            raise PaginationError(f"{self._describe}: page {page}: {exc.message}") from None
+        if page > 1 and not info.enveloped:
+            raise PaginationError(
+                f"{self._describe}: page {page} is a bare JSON list, not a page of the list"
+            )
         self.pages_fetched += 1
         return info
 
@@ -248,23 +330,54 @@ class AsyncPager(Generic[T]):
             await pages.aclose()  # now, not at garbage collection: cancels the prefetch window
 
     async def _pages(self, lazy: bool = False) -> AsyncGenerator[list[T] | PendingPage[T], None]:
-        yielded = 0
-        seen_first_keys: set[Any] = set()
-        limit = self._limit
+        """Every page's new items, in page order, then the completeness check.
 
-        def take(items: list[Any]) -> list[T] | None:
-            """The part of a page to hand out; ``None`` once ``limit`` is reached. Item by
-            item this was: stop at the first item past the limit."""
+        Items are de-duplicated by ``id``: a list that grows at the front while it is read
+        shifts items onto the next page, where they would come out twice. The ids handed out
+        are kept for that (a set of strings, a few MB per 100,000 items).
+
+        The list is complete when as many distinct items came out as page 1 announced
+        (``total``), or, without a ``total``, when the walk reached the last page page 1
+        announced (``total_pages``) or the last page that links no further. Anything short
+        of that is a ``PaginationError`` saying what is missing, once every page that could
+        be read was handed out: an empty or short page before the announced end, or a list
+        that shrank while it was read (items may then have moved onto pages already read,
+        so nothing vouches for the result). The official SDK refuses the same way when a
+        walk yields fewer items than ``total`` (``tallyfy-api.md`` §4, tallyfy/sdk#99).
+        """
+        yielded = 0
+        seen: set[str | int] = set()
+        seen_page_keys: set[Any] = set()
+        limit = self._limit
+        announced_total: int | None = None
+        announced_pages: int | None = None
+
+        def take(items: list[Any]) -> tuple[list[T], bool]:
+            """The page's items not handed out before, cut at ``limit``; and whether
+            ``limit`` is reached."""
             nonlocal yielded
-            if limit is None:
-                yielded += len(items)
-                return items
-            room = limit - yielded
-            if room <= 0:
-                return None if items else items
-            batch = items[:room] if room < len(items) else items
-            yielded += len(batch)
-            return batch
+            keys = _distinct_ids(items)
+            if keys is not None and seen.isdisjoint(keys):
+                seen.update(keys)  # the usual page: every id new, nothing to filter
+                fresh = items
+            else:
+                fresh = []
+                append = fresh.append
+                for item in items:
+                    key = _item_key(item)
+                    if key is not None:
+                        if key in seen:
+                            continue
+                        seen.add(key)
+                    append(item)
+            if limit is not None:
+                room = limit - yielded
+                if room < len(fresh):
+                    fresh = fresh[: max(room, 0)]
+                yielded += len(fresh)
+                return fresh, yielded >= limit
+            yielded += len(fresh)
+            return fresh, False
 
         def check(page: int, info: PageInfo) -> None:
             if info.current_page is not None and info.current_page != page:
@@ -274,104 +387,152 @@ class AsyncPager(Generic[T]):
                 )
             if info.items:
                 key = (_item_key(info.items[0]), _item_key(info.items[-1]), len(info.items))
-                if key[0] is not None and key in seen_first_keys:
-                    raise PaginationError(
-                        f"{self._describe}: page {page} repeats an earlier page; stopping "
-                        "instead of looping"
+                if key[0] is not None and key in seen_page_keys:
+                    grew = (
+                        announced_total is not None
+                        and info.total is not None
+                        and info.total > announced_total
                     )
-                seen_first_keys.add(key)
+                    if not grew:  # a list that grew may shift a whole page onto the next
+                        raise PaginationError(
+                            f"{self._describe}: page {page} repeats an earlier page; stopping "
+                            "instead of looping"
+                        )
+                seen_page_keys.add(key)
 
         def settle(page: int, payload: Any) -> tuple[list[T], PageStep]:
             """Parse and check a page fetched ahead, and cut it at ``limit``: the batch to
             hand out, and the counts the pager goes on with (it keeps no reference to the
             page, so the page dies as soon as its consumer is done with it)."""
-            info = self._parse(payload)
+            info = self._parse(page, payload)
             check(page, info)
-            if not info.items:
-                return [], (0, 0, info.total_pages)
-            batch = take(info.items)
-            return batch or [], (
-                len(info.items),
-                None if batch is None else len(batch),
-                info.total_pages,
+            batch, reached = take(info.items)
+            return batch, (len(info.items), reached, info.total_pages)
+
+        def incomplete(why: str) -> PaginationError:
+            if announced_total is not None:
+                what = f"got {yielded} of {announced_total} items (the total page 1 announced)"
+            else:
+                what = f"got {yielded} items"
+            return PaginationError(
+                f"{self._describe}: {what}: {why}; the list changed while it was read, or the "
+                "server cut it short",
+                received=yielded,
+                expected=announced_total,
             )
 
-        first = await self._get(1)
-        check(1, first)
-        self.total = first.total
-        batch = take(first.items)
-        if batch is None:
-            return
-        if batch:
-            yield batch
-        if len(batch) < len(first.items):
-            return
+        def check_complete(last_read: int, empty_page: int | None) -> None:
+            if announced_total is not None:
+                if yielded < announced_total:
+                    why = (
+                        f"page {empty_page} came back empty"
+                        if empty_page is not None
+                        else f"the pages up to {last_read} held fewer"
+                    )
+                    raise incomplete(why)
+                return
+            if (
+                empty_page is not None
+                and announced_pages is not None
+                and (empty_page <= announced_pages)
+            ):
+                raise incomplete(
+                    f"page {empty_page} of the {announced_pages} pages page 1 announced "
+                    "came back empty"
+                )
 
-        if first.total_pages is None:
-            # No page count: walk while the server links a next page (the Go CLI's rule).
-            page, info = 1, first
-            while info.has_next_link and info.items:
-                page += 1
-                self._guard_page_cap(page)
-                info = await self._get(page)
-                check(page, info)
-                batch = take(info.items)
-                if batch is None:
-                    return
-                if batch:
-                    yield batch
-                if len(batch) < len(info.items):
-                    return
-            return
-
-        last_page = first.total_pages
-        del first, batch  # page 1 belongs to the consumer now
-        next_page = 2
-        window: dict[int, asyncio.Task[Any]] = {}
         try:
+            first = await self._get(1)
+            check(1, first)
+            self.total = announced_total = first.total
+            announced_pages = first.total_pages
+            batch, reached = take(first.items)
+            if batch:
+                yield batch
+            del batch
+            if reached:
+                return
+
+            if first.total_pages is None:
+                # No page count: walk while the server links a next page (the Go CLI's rule).
+                page, info = 1, first
+                del first
+                while info.has_next_link:
+                    if not info.items:
+                        raise incomplete(f"page {page} is empty but links a next page")
+                    page += 1
+                    self._guard_page_cap(page)
+                    info = await self._get(page)
+                    check(page, info)
+                    batch, reached = take(info.items)
+                    if batch:
+                        yield batch
+                    del batch
+                    if reached:
+                        return
+                check_complete(page, page if not info.items and page > 1 else None)
+                return
+
+            last_page = first.total_pages
+            del first  # page 1 belongs to the consumer now
+            next_page = 2
+            window: dict[int, asyncio.Task[Any]] = {}
+            empty_page: int | None = None
             page = 2
-            while page <= last_page:
-                self._guard_page_cap(page)
-                while next_page <= last_page and len(window) < self._prefetch:
-                    window[next_page] = asyncio.ensure_future(self._get_ahead(next_page))
-                    next_page += 1
-                fetched = await window.pop(page)
-                step: PageStep | None
-                if lazy:
-                    pending = PendingPage[T](fetched, functools.partial(settle, page))
-                    del fetched
-                    yield pending
-                    step = await pending.settled()
-                    if step is None:
-                        # Not JSON: fetch it again through the retry layer, which retries it.
-                        pending = PendingPage[T](
-                            await self._get(page), functools.partial(settle, page)
-                        )
+            try:
+                while page <= last_page:
+                    self._guard_page_cap(page)
+                    while next_page <= last_page and len(window) < self._prefetch:
+                        window[next_page] = asyncio.ensure_future(self._get_ahead(next_page))
+                        next_page += 1
+                    fetched = await window.pop(page)
+                    step: PageStep | None
+                    if lazy:
+                        pending = PendingPage[T](fetched, functools.partial(settle, page))
+                        del fetched
                         yield pending
                         step = await pending.settled()
-                        assert step is not None  # already parsed: nothing to decode
-                    del pending
-                else:
-                    page_batch, step = settle(page, await self._resolve(page, fetched))
-                    del fetched
-                    if step[0] and step[1] is not None:
-                        yield page_batch
-                    del page_batch
-                items, taken, total_pages = step
-                if not items:
-                    # The list shrank while we read it: nothing further to read.
-                    return
-                if taken is None or taken < items:
-                    return  # ``limit`` reached
-                if page == last_page and total_pages and total_pages > last_page:
-                    # The list grew while we read it: keep going to the new end.
-                    last_page = total_pages
-                page += 1
-        finally:
-            for task in window.values():
-                task.cancel()
-            if window:
-                await asyncio.gather(*window.values(), return_exceptions=True)
+                        if step is None:
+                            # Not JSON: fetch it again through the retry layer, which retries it.
+                            pending = PendingPage[T](
+                                await self._get(page), functools.partial(settle, page)
+                            )
+                            yield pending
+                            step = await pending.settled()
+                            assert step is not None  # already parsed: nothing to decode
+                        del pending
+                    else:
+                        page_batch, step = settle(page, await self._resolve(page, fetched))
+                        del fetched
+                        if page_batch:
+                            yield page_batch
+                        del page_batch
+                    items, reached, total_pages = step
+                    if reached:
+                        return
+                    if not items:
+                        empty_page = page  # the end as far as the server goes; checked below
+                        break
+                    if page == last_page and total_pages and total_pages > last_page:
+                        # The list grew while we read it: keep going to the new end.
+                        last_page = total_pages
+                    page += 1
+            finally:
+                for task in window.values():
+                    task.cancel()
+                if window:
+                    await asyncio.gather(*window.values(), return_exceptions=True)
+            check_complete(min(page, last_page), empty_page)
+        except PaginationError as exc:
+            if exc.received is not None:
+                raise
+            # A page that could not be read: say how far the list got.
+            expected = f" of {announced_total}" if announced_total is not None else ""
+            raise PaginationError(
+                f"{exc.message}; {yielded}{expected} items handed out before it",
+                received=yielded,
+                expected=announced_total,
+            ) from None
 
     def _guard_page_cap(self, page: int) -> None:
         if page > self._max_pages:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Final
 
-__all__ = ["Secret", "scrub", "scrub_json"]
+__all__ = ["Secret", "scrub", "scrub_json", "scrub_then_truncate"]
 
 _REDACTED: Final = "**********"
 
@@ -49,14 +49,22 @@ class Secret:
         raise TypeError("secrets are not pickled")
 
 
-def scrub(text: str, secrets: Iterable[Secret]) -> str:
-    """``text`` with every occurrence of every secret replaced by ``**********``.
+def scrub(text: str, secrets: Iterable[Secret | str | None]) -> str:
+    """``text`` with every occurrence of each secret replaced by a fixed marker.
 
     Scrub first, then truncate: a cut made first can leave a prefix of a secret that no
-    longer matches (reliability review L1/L2).
+    longer matches (reliability review L1/L2); ``scrub_then_truncate`` does both.
+
+    For text that came back from a server (error bodies, token-endpoint messages), in case
+    it echoes a credential. Longer secrets go first, so one that contains another is not
+    left half-replaced. Empty and ``None`` entries are skipped.
     """
-    for secret in secrets:
-        value = secret.reveal()
+    values = sorted(
+        {s.reveal() if isinstance(s, Secret) else s for s in secrets if s},
+        key=len,
+        reverse=True,
+    )
+    for value in values:
         if value and value in text:
             text = text.replace(value, _REDACTED)
     return text
@@ -78,3 +86,15 @@ def _scrub_json(value: Any, secrets: list[Secret]) -> Any:
     if isinstance(value, list):
         return [_scrub_json(v, secrets) for v in value]
     return value
+
+
+def scrub_then_truncate(text: str, secrets: Iterable[Secret | str | None], limit: int) -> str:
+    """``text`` scrubbed of ``secrets`` and only then cut to ``limit`` characters.
+
+    The order matters: cutting first can leave the head of a secret at the end of the text,
+    which the scrub no longer recognises (a secret starting at character 492 of a 500
+    character cut leaked its first 8 characters that way).
+    """
+    if limit < 0:
+        raise ValueError("limit must be >= 0")
+    return scrub(text, secrets)[:limit]

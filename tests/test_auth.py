@@ -25,6 +25,7 @@ from aiotallyfy import (
     PasswordGrant,
     PerOrgTokens,
     Secret,
+    ServerError,
     TallyfyClient,
 )
 from aiotallyfy._auth import provider_from_env
@@ -319,17 +320,19 @@ async def test_token_endpoint_errors_become_authentication_errors() -> None:
             assert info.value.path == "/api/oauth/token"
         assert not [r for r in fake.requests if r.path == "/me"]  # nothing sent without a token
 
-        # A failing endpoint is not cached as a failure: the next call asks again.
-        oauth.fail_next(503, {"message": "Service Unavailable"})
+        # A 5xx is not an authentication failure (M1): it is retried a few times, then
+        # raised as a ServerError; and not cached as a failure: the next call asks again.
+        oauth.fail_next(503, {"message": "Service Unavailable"}, times=4)
         async with TallyfyClient(password_grant(oauth), base_url=fake.base_url) as client:
-            with pytest.raises(AuthenticationError) as info:
+            with pytest.raises(ServerError) as info:
                 await client.me()
             assert (info.value.status, info.value.message) == (
                 503,
                 "password grant failed: Service Unavailable",
             )
+            assert info.value.attempts == 4  # the default: 3 retries
             await client.me()
-        assert oauth.count("password") == 5
+        assert oauth.count("password") == 3 + 4 + 1
 
 
 # ----------------------------------------------------------------------------- client creds

@@ -139,14 +139,20 @@ async def test_tasks_mine_csv_to_file(tmp_path: Path) -> None:
         assert names(tmp_path) == ["tasks.csv"]
 
 
-async def test_forbidden_org_exit_1_keeps_the_other_orgs(tmp_path: Path) -> None:
+async def test_forbidden_org_exit_1_commits_no_file(tmp_path: Path) -> None:
     async with FakeTallyfy(orgs=3, tasks_per_org=[120, 40, 10], forbidden_orgs=1) as fake:
         ok_orgs, bad = fake.data.org_ids[:2], fake.data.org_ids[2]
         out = tmp_path / "t.jsonl"
         run = await cli("tasks", "--all-orgs", "-o", str(out), fake=fake)
         assert run.code == 1
-        rows = [orjson.loads(line) for line in out.read_bytes().splitlines()]
-        assert by_key(rows) == by_key(expected_tasks(fake, ok_orgs))
+        # The ok orgs were read in full, but a file without the failed org's tasks would look
+        # complete: nothing is committed (H3).
+        assert names(tmp_path) == []
+        # Each ok org read in full: `tasks.list_every` reads the incomplete and the complete
+        # views (one page each here), then one probe of the default
+        # view.
+        assert fake.count("GET", f"/organizations/{ok_orgs[0]}/tasks", 200) == 3
+        assert fake.count("GET", f"/organizations/{ok_orgs[1]}/tasks", 200) == 3
         failure = [line for line in run.err.splitlines() if bad in line]
         [refused] = [r for r in fake.requests if r.status == 403]
         assert failure == [
@@ -154,7 +160,8 @@ async def test_forbidden_org_exit_1_keeps_the_other_orgs(tmp_path: Path) -> None
             f"this organization. [GET /organizations/{bad}/tasks] "
             f"(request id {refused.request_id})"
         ]
-        assert run.err.endswith(" s (1 failed)\n")
+        assert f"aiotallyfy: {out} not written: 1 of 3 organizations failed" in run.err
+        assert run.err.endswith(" s (1 failed); nothing exported\n")
         assert "Traceback" not in run.err
 
 

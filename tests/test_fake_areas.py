@@ -161,3 +161,31 @@ def test_area_of_is_public_and_is_the_orgs_typed_area() -> None:
     assert "area" not in st.extra
     with pytest.raises(KeyError):
         area_of(fake, "0" * 32)
+
+
+async def test_task_list_includes_come_from_the_fakes_own_areas() -> None:
+    """``with=`` on the task lists (main's ``threads`` include for ``GET .../tasks``) is served
+    from the fake's areas, like the single-task includes: an area's include reaches the list
+    of its own fake only, and an unknown name adds nothing."""
+
+    def mark(ctx: RouteContext, task: dict[str, Any]) -> dict[str, Any]:
+        return {"data": [task["id"]]}
+
+    mine = FakeArea("marks", task_includes={"marks": mark})
+    async with (
+        FakeTallyfy(orgs=1, tasks_per_org=3, areas=(*CORE_AREAS, mine)) as with_area,
+        FakeTallyfy(orgs=1, tasks_per_org=3, areas=CORE_AREAS) as core_only,
+    ):
+        for fake, expect in ((with_area, True), (core_only, False)):
+            org = fake.data.org_ids[0]
+            for path in (f"/organizations/{org}/tasks", f"/organizations/{org}/me/tasks"):
+                status, body = await _get(fake, path, **{"status": "all", "with": "marks,nothing"})
+                assert status == 200
+                tasks = body["data"]
+                assert tasks, path
+                for task in tasks:
+                    if expect:
+                        assert task["marks"] == {"data": [task["id"]]}
+                    else:
+                        assert "marks" not in task
+                    assert "nothing" not in task

@@ -455,6 +455,23 @@ async def test_complete_reopen_process_task(
     assert twice.status == 422
 
 
+async def test_form_encoded_bodies_are_read(
+    fake: FakeTallyfy, session: aiohttp.ClientSession
+) -> None:
+    """Laravel reads a form-encoded body like a JSON one; the official SDK clones a blueprint
+    that way (``duplicate_template`` posts ``{tenant, title}`` as a form)."""
+    org = org0(fake)
+    cid = fake.data.org_state(org).checklists[0]["id"]  # type: ignore[union-attr]
+    url = f"{fake.base_url}/organizations/{org}/checklists/{cid}/clone"
+    r = await call(session, "POST", url, data={"tenant": org, "title": "Copy of it"})
+    assert (r.status, r.json["data"]["title"]) == (201, "Copy of it")
+    assert fake.requests[-1].headers["Content-Type"] == "application/x-www-form-urlencoded"
+    r = await call(session, "POST", url, data={"title": "No tenant"})
+    assert (r.status, r.json["errors"]) == (422, {"tenant": ["The tenant field is required."]})
+    r = await call(session, "POST", url, data=b"{not json", headers={"Content-Type": "x"})
+    assert (r.status, r.json) == (400, {"message": "The request body is not valid JSON."})
+
+
 async def test_complete_validation(fake: FakeTallyfy, session: aiohttp.ClientSession) -> None:
     org = org0(fake)
     tasks = fake.data.org_tasks(org, "active")

@@ -15,7 +15,7 @@ import pytest
 
 import aiotallyfy
 
-HEAVY = ("aiohttp", "aiolimiter", "redis", "rich", "aiotallyfy._client")
+HEAVY = ("aiohttp", "aiolimiter", "redis", "rich", "dlt", "aiotallyfy._client")
 """Modules --version must not pay for (orjson, a 6 ms C extension, comes with the CLI's writers
 through ``cli._args`` importing their column list, and is allowed)."""
 
@@ -54,7 +54,8 @@ def test_import_aiotallyfy_imports_nothing_heavy() -> None:
 
 
 @pytest.mark.parametrize(
-    "argv", [["--version"], ["--help"], ["tasks", "--help"], ["no-such-command"]]
+    "argv",
+    [["--version"], ["--help"], ["tasks", "--help"], ["load", "--help"], ["no-such-command"]],
 )
 def test_cli_without_a_command_to_run_imports_nothing_heavy(argv: list[str]) -> None:
     code = (
@@ -74,5 +75,19 @@ def test_a_command_imports_what_it_needs() -> None:
         "err = io.StringIO()\n"
         "code = asyncio.run(amain(['me'], environ={}, stdout=io.BytesIO(), stderr=err))\n"
         "assert code == 2, (code, err.getvalue())\n"
+    )
+    assert _modules_after(code) == ["aiohttp", "aiolimiter", "aiotallyfy._client"]
+
+
+def test_the_load_command_imports_dlt_only_when_it_loads() -> None:
+    """``load`` without ``--org``/``--all-orgs`` is a usage error found after its module is
+    imported (the client) but before dlt is."""
+    code = (
+        "import asyncio, io, sys\n"
+        "from aiotallyfy.cli import amain\n"
+        "err = io.StringIO()\n"
+        "code = asyncio.run(amain(['load'], environ={}, stdout=io.BytesIO(), stderr=err))\n"
+        "assert code == 2, (code, err.getvalue())\n"
+        "assert 'load needs --org' in err.getvalue(), err.getvalue()\n"
     )
     assert _modules_after(code) == ["aiohttp", "aiolimiter", "aiotallyfy._client"]

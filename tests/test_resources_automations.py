@@ -116,6 +116,25 @@ async def test_tag_blueprint_and_process(fake: FakeTallyfy, client: TallyfyClien
     assert archived_run.value.errors == {"subject_id": ["Cannot update archived processes."]}
 
 
+async def test_tags_include_lists_the_associations(
+    fake: FakeTallyfy, client: TallyfyClient
+) -> None:
+    """``with=tags`` on a blueprint or a process lists its tag associations (``id`` is the
+    association id ``remove`` takes): the official SDK's ``untag_template``/``untag_process``
+    read it there, as ``{"data": [...]}`` or a bare list."""
+    o, cid = org(fake), checklist(fake)
+    tag = next(iter(area_of(fake, o).tags))
+    run = fake.data.org_state(o).runs[0]["id"]  # type: ignore[union-attr]
+    on_blueprint = await client.tag_associations.add(o, tag, cid, "Checklist")
+    on_run = await client.tag_associations.add(o, tag, run, "Run")
+    blueprint = await client.blueprints.get(o, cid, with_="steps,tags")
+    assert blueprint["tags"] == {"data": [on_blueprint]}
+    assert "tags" not in await client.blueprints.get(o, cid)
+    assert (await client.runs.get(o, run, with_="tags"))["tags"] == {"data": [on_run]}
+    await client.tag_associations.remove(o, on_run["id"])
+    assert (await client.runs.get(o, run, with_=["tags"]))["tags"] == {"data": []}
+
+
 async def test_tag_local_checks(fake: FakeTallyfy, client: TallyfyClient) -> None:
     o, cid = org(fake), checklist(fake)
     tag = next(iter(area_of(fake, o).tags))

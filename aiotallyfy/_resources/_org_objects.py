@@ -40,7 +40,15 @@ class Tags(Resource):
         limit: int | None = None,
         **filters: Any,
     ) -> AsyncPager[Tag]:
-        """Every tag, all pages (``all=True`` includes auto-generated ones)."""
+        """Every tag, all pages (``all=True`` includes auto-generated ones).
+
+        ``auto_generated=True`` also sends ``all=true`` (unless ``all`` is given): api-v2
+        ``TagsController::index`` hides the auto process tags (``from:``/``task:``/``step:``
+        titles) unless ``all`` is ``'true'``, and that exclusion composes with the filter, so
+        the filter alone would answer an empty list at 200 (SDK 3.1.0 ``get_tags``;
+        tallyfy/sdk#77)."""
+        if filters.get("auto_generated") in (True, "true") and "all" not in filters:
+            filters = {**filters, "all": True}
         return self._org_list(
             org_id, "tags", q=q, with_=with_, filters=filters, limit=limit, item_type=Tag
         )

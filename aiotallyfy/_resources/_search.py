@@ -13,12 +13,13 @@ pages of different types end at different places.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any, NamedTuple
 
 from .._errors import PaginationError, ValidationError
 from .._http import HTTPCore
-from .._pagination import MAX_PER_PAGE, AsyncPager
+from .._pagination import MAX_PER_PAGE, AsyncPager, parse_page
 from ._writes import org_path
 
 __all__ = ["SEARCH_TYPES", "SearchHit", "SearchResults", "search"]
@@ -91,10 +92,10 @@ class SearchResults:
         self._first = await self._fetch(self._on, {"page": 1, "per_page": MAX_PER_PAGE})
         for kind in self._on:
             section = self._first.get(kind)
-            meta = section.get("meta") if isinstance(section, dict) else None
-            pagination = meta.get("pagination") if isinstance(meta, dict) else None
-            total = pagination.get("total") if isinstance(pagination, dict) else None
-            self.totals[kind] = total if isinstance(total, int) else None
+            # The pager reads the same section as its page 1 and raises if it cannot.
+            self.totals[kind] = None
+            with contextlib.suppress(PaginationError):
+                self.totals[kind] = None if section is None else parse_page(section).total
         for kind in self._on:
             async for item in self._pager(kind):
                 yield SearchHit(kind, item)

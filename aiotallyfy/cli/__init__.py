@@ -39,12 +39,13 @@ _COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "orgs": ("_commands", "run_orgs"),
     "me": ("_commands", "run_me"),
     "tasks": ("_commands", "run_tasks"),
+    "load": ("_load_cmd", "run_load"),
     "demo": ("_demo", "run_demo"),
     "fake-server": ("_fake_server_cmd", "run_fake_server"),
 }
 """Command -> (module, function). A command's module is imported only when it runs, so
-``--version``, ``--help`` and usage errors never import aiohttp, the client or the fake
-server (start-up time, issue 11)."""
+``--version``, ``--help`` and usage errors never import aiohttp, the client, the fake
+server or dlt (start-up time, issue 11)."""
 
 
 def _command(name: str) -> Callable[[Context], Awaitable[int]]:

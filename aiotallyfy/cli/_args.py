@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 from .._version import __version__
 from ._errors import UsageError
 from ._export import CSV_COLUMNS
+from ._load_args import add_load_parser
 
 if TYPE_CHECKING:
     from .._limits import RateLimit
@@ -234,9 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
         "are the task objects as the API returned them plus an organization_id key. With -o, "
         "the output is written to a hidden temporary file next to FILE and renamed to FILE "
         "once every organization has finished: an interrupted or killed export never leaves "
-        "a FILE that looks complete. When some organizations fail, FILE still holds every "
-        "successful organization's tasks (plus any tasks a failed organization returned "
-        "before it failed; its line on stderr says how many), and the exit code is 1.",
+        "a FILE that looks complete. When any organization fails (including a list the server "
+        "cut short of the total it announced), FILE is not written and a previous FILE is "
+        "left unchanged; stderr names each failed organization and what is missing, and the "
+        "exit code is 1. To stdout, tasks already written stay written; the exit code is 1.",
         epilog=CSV_HELP,
         allow_abbrev=False,
     )
@@ -281,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", metavar="FILE", help="write to FILE instead of stdout ('-': stdout)"
     )
 
+    add_load_parser(sub)
+
     demo = sub.add_parser(
         "demo",
         help="export from a local fake Tallyfy: no account needed",
@@ -289,6 +293,13 @@ def build_parser() -> argparse.ArgumentParser:
         "few injected 503s and dropped connections, export every task of its organizations "
         "with the progress display, check the export is exact, and print a summary.",
         allow_abbrev=False,
+    )
+    demo.add_argument(
+        "what",
+        nargs="?",
+        choices=("export", "load"),
+        default="export",
+        help="export (default) to JSONL, or load into a DuckDB file (needs the load extra)",
     )
     demo.add_argument("--orgs", metavar="N", type=_positive_int, default=25, help="(25)")
     demo.add_argument(

@@ -31,6 +31,7 @@ __all__ = [
     "run_me",
     "run_orgs",
     "run_tasks",
+    "selected_org_ids",
 ]
 
 
@@ -57,6 +58,8 @@ class ExportResult:
     elapsed: float
     bytes_written: int
     target: str
+    committed: bool = False
+    """Whether the output file was renamed into place (never when an organization failed)."""
 
     @property
     def failed(self) -> list[OrgResult[Any]]:
@@ -117,9 +120,12 @@ async def export_tasks(
 ) -> ExportResult:
     """Stream every task of ``org_ids`` into ``atomic`` (``None``: stdout).
 
-    The file is renamed into place once every organization has finished, whether or not
-    some failed; if the export stops early (interrupted, a write error) the temporary file
-    is deleted and the target is left as it was.
+    The file is renamed into place only when every organization was read in full. If one
+    failed (an HTTP error, a dropped connection, a list the server cut short: a
+    ``PaginationError``), or the export stops early (interrupted, a write error), the
+    temporary file is deleted and the target is left as it was: a file without one
+    organization's tasks looks as complete as the real thing, so it is never written.
+    Tasks already sent to stdout cannot be taken back; the exit code and stderr say so.
     """
     started = time.monotonic()
     state = ExportState(orgs_total=len(dict.fromkeys(org_ids)))
@@ -151,16 +157,25 @@ async def export_tasks(
                     write(org_id, task)
                 state.tasks += len(page)
         writer.finish()
-        bytes_written = out.tell() if atomic is not None else 0
-        if atomic is not None:
+        results = [stream.results[o] for o in stream.org_ids]
+        complete = all(r.error is None for r in results)
+        bytes_written = out.tell() if atomic is not None and complete else 0
+        if atomic is not None and complete:
             atomic.commit()
-    results = [stream.results[o] for o in stream.org_ids]
     target = str(atomic.path) if atomic is not None else "stdout"
-    return ExportResult(state, results, time.monotonic() - started, bytes_written, target)
+    return ExportResult(
+        state,
+        results,
+        time.monotonic() - started,
+        bytes_written,
+        target,
+        committed=atomic is not None and atomic.committed,
+    )
 
 
 def export_exit_code(ctx: Context, result: ExportResult) -> int:
-    """Report each failed org on one line; 0 all ok, 3 every org refused the token, else 1."""
+    """Report each failed org on one line, then that the file was not written; 0 all ok,
+    3 every org refused the token, else 1."""
     failed = result.failed
     for r in failed:
         assert r.error is not None
@@ -168,11 +183,34 @@ def export_exit_code(ctx: Context, result: ExportResult) -> int:
         ctx.error(f"org {r.org_id} failed{after}: {describe(r.error)}")
     if not failed:
         return EXIT_OK
+    if result.target != "stdout" and not result.committed:
+        n = len(result.results)
+        ctx.error(
+            f"{result.target} not written: {len(failed)} of {n} organization"
+            f"{'' if n == 1 else 's'} failed, so it would be missing their tasks; the previous "
+            "file, if any, is unchanged"
+        )
     if len(failed) == len(result.results) and all(
         isinstance(r.error, AuthenticationError) for r in failed
     ):
         return EXIT_AUTH
     return EXIT_FAILED
+
+
+async def selected_org_ids(ctx: Context, client: TallyfyClient) -> list[str]:
+    """``--org`` ids as given, or with ``--all-orgs`` every org of the token's user (a listing
+    failure other than a refused token is ``CommandFailed``)."""
+    if not ctx.args.all_orgs:
+        return list(ctx.args.orgs)
+    try:
+        org_ids = await client.all_org_ids()
+    except AuthenticationError:
+        raise
+    except TallyfyError as exc:
+        raise CommandFailed(f"could not list your organizations: {describe(exc)}") from None
+    if not org_ids:
+        ctx.info("the token's user belongs to no organization")
+    return org_ids
 
 
 async def run_tasks(ctx: Context) -> int:
@@ -189,17 +227,7 @@ async def run_tasks(ctx: Context) -> int:
     async with client, contextlib.AsyncExitStack() as stack:
         if atomic is not None:
             stack.enter_context(atomic)  # discarded if listing the orgs fails
-        if args.all_orgs:
-            try:
-                org_ids = await client.all_org_ids()
-            except AuthenticationError:
-                raise
-            except TallyfyError as exc:
-                raise CommandFailed(f"could not list your organizations: {describe(exc)}") from None
-            if not org_ids:
-                ctx.info("the token's user belongs to no organization")
-        else:
-            org_ids = list(args.orgs)
+        org_ids = await selected_org_ids(ctx, client)
         result = await export_tasks(
             ctx,
             client,
@@ -211,9 +239,16 @@ async def run_tasks(ctx: Context) -> int:
         )
     code = export_exit_code(ctx, result)
     n_orgs, n_failed = len(result.results), len(result.failed)
-    failed_text = f" ({n_failed} failed)" if n_failed else ""
-    ctx.info(
-        f"exported {result.state.tasks:,} tasks from {n_orgs} organization"
-        f"{'' if n_orgs == 1 else 's'} to {result.target} in {result.elapsed:.1f} s{failed_text}"
-    )
+    orgs = f"{n_orgs} organization{'' if n_orgs == 1 else 's'}"
+    tasks = f"{result.state.tasks:,} tasks"
+    if not n_failed:
+        ctx.info(f"exported {tasks} from {orgs} to {result.target} in {result.elapsed:.1f} s")
+    elif result.committed or result.target == "stdout":
+        ctx.info(
+            f"exported {tasks} from {orgs} to {result.target} in {result.elapsed:.1f} s "
+            f"({n_failed} failed; their tasks are missing)"
+        )
+    else:
+        ctx.info(f"read {tasks} from {orgs} in {result.elapsed:.1f} s ({n_failed} failed); "
+                 "nothing exported")  # fmt: skip
     return code

@@ -75,7 +75,20 @@ def _task_list(ctx: RouteContext, *, mine: bool) -> web.Response:
     idx = data.select(st.id, mine=mine, status=status, is_oneoff=is_oneoff, owners=owners, q=q)
     overdue, due_soon = data.counts(st.id, mine=mine)
 
+    # ``with`` includes on the list (e.g. ``threads``: DOCS list-org-tasks names ``with`` =
+    # run, step, threads, ... for GET /tasks; shared/reference/tallyfy-api.md §5), from the
+    # fake's areas like the single-task includes.
+    found = ctx.fake.task_includes
+    includes = {w.strip() for w in ctx.query.get("with", "").split(",") if w.strip()}
+    listed = includes & found.keys()
+
     def fetch(start: int, stop: int) -> list[bytes] | list[dict[str, Any]]:
+        if listed:
+            tasks = [data.task_at(st, i) for i in idx[start:stop]]
+            for task in tasks:
+                for name in listed:
+                    task[name] = found[name](ctx, task)
+            return tasks
         if stop - start > 1000:  # huge pages: one orjson call, keep the cache small
             return [data.task_at(st, i) for i in idx[start:stop]]
         return [data.task_json(st, i) for i in idx[start:stop]]

@@ -12,7 +12,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 import orjson
 from aiohttp import web
@@ -154,9 +154,16 @@ class RouteContext:
         return self.org
 
     def json_body(self) -> Any:
-        """The parsed body (``{}`` when empty); 400 ``{"message": ...}`` when not JSON."""
+        """The parsed body (``{}`` when empty); 400 ``{"message": ...}`` when not JSON.
+
+        A form-encoded body (``application/x-www-form-urlencoded``) is read as an object of
+        strings: Laravel merges form input and JSON alike, and the official SDK posts some
+        writes as forms (``duplicate_template``: ``{tenant, title}``; the OAuth grants)."""
         if not self.body.strip():
             return {}
+        kind = self.request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+        if kind == "application/x-www-form-urlencoded":
+            return dict(parse_qsl(self.body.decode("utf-8", "replace"), keep_blank_values=True))
         try:
             return orjson.loads(self.body)
         except orjson.JSONDecodeError:
@@ -190,7 +197,8 @@ class RouteContext:
 
 
 TaskInclude = Callable[[RouteContext, dict[str, Any]], Any]
-"""Builds one ``with=`` include of the single-task routes (e.g. ``threads``) for a task."""
+"""Builds one ``with=`` include (e.g. ``threads``) for a task, on one task and the task
+lists alike."""
 TaskCompletedHook = Callable[[RouteContext, str], Awaitable[None]]
 """Awaited with ``(ctx, task_id)`` after a task was completed (e.g. webhook delivery)."""
 
@@ -201,7 +209,8 @@ class FakeArea:
     it contributes. ``FakeTallyfy(areas=...)`` wires each area into that fake only.
 
     ``routes`` adds the area's routes to a router (``None``: the area has none, e.g. a hook
-    only). ``task_includes`` maps a ``with=`` name of ``GET .../tasks/{task}`` to its builder.
+    only). ``task_includes`` maps a ``with=`` name of ``GET .../tasks/{task}`` and of the
+    task lists to its builder.
     """
 
     name: str

@@ -193,7 +193,7 @@ class FakeTallyfy:
         area); pass fewer for a smaller fake, or your own ``FakeArea`` to add one."""
         self.router = Router()
         self.task_includes: dict[str, TaskInclude] = {}
-        """``with=`` includes of the single-task routes, from the areas (name -> builder)."""
+        """``with=`` includes of one task and the task lists, from the areas (name -> builder)."""
         self.task_completed_hooks: list[TaskCompletedHook] = []
         """Awaited with ``(ctx, task_id)`` after a task was completed, from the areas."""
         self._wire(self.areas, extra_routes)
