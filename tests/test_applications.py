@@ -23,10 +23,10 @@ from aiotallyfy.testing import (
     FakeApplications,
     FakeOAuth,
     FakeTallyfy,
+    area_of,
     enable_applications,
     enable_oauth,
 )
-from aiotallyfy.testing._fake_store import area_of
 
 pytestmark = pytest.mark.virtual_time
 

@@ -13,8 +13,8 @@ import orjson
 import pytest
 import pytest_asyncio
 
+from aiotallyfy.testing import FakeTallyfy, RecordedRequest, Router, json_response
 from aiotallyfy.testing._fake_data import FakeData
-from aiotallyfy.testing._fake_server import FakeTallyfy, RecordedRequest, Router, json_response
 from aiotallyfy.testing._faults import FaultPlan
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")

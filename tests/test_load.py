@@ -533,7 +533,7 @@ async def test_a_destination_that_fails_is_one_line_without_its_password(
 
 
 def test_the_cli_knows_the_same_resources_as_the_source() -> None:
-    from aiotallyfy.cli._load_cmd import RESOURCE_NAMES as CLI_NAMES
+    from aiotallyfy.cli._load_args import RESOURCE_NAMES as CLI_NAMES
     from aiotallyfy.load import RESOURCE_NAMES
 
     assert CLI_NAMES == RESOURCE_NAMES

@@ -14,8 +14,7 @@ from aiotallyfy import (
     TallyfyClient,
     ValidationError,
 )
-from aiotallyfy.testing import FakeTallyfy
-from aiotallyfy.testing._fake_store import area_of
+from aiotallyfy.testing import FakeTallyfy, area_of
 
 pytestmark = pytest.mark.virtual_time
 

@@ -17,9 +17,8 @@ from aiotallyfy import (
     TallyfyClient,
     ValidationError,
 )
-from aiotallyfy.testing import FakeTallyfy
+from aiotallyfy.testing import FakeTallyfy, area_of
 from aiotallyfy.testing._fake_design_state import design_of
-from aiotallyfy.testing._fake_store import area_of
 
 pytestmark = pytest.mark.virtual_time
 

@@ -19,8 +19,7 @@ from aiotallyfy import (
     TallyfyError,
     ValidationError,
 )
-from aiotallyfy.testing import FakeTallyfy
-from aiotallyfy.testing._fake_store import area_of
+from aiotallyfy.testing import FakeTallyfy, area_of
 
 pytestmark = pytest.mark.virtual_time
 

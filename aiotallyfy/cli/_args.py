@@ -16,14 +16,16 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 from urllib.parse import parse_qs, urlsplit
 
-from .._limits import RateLimit
 from .._version import __version__
 from ._errors import UsageError
 from ._export import CSV_COLUMNS
-from ._load_cmd import add_load_parser
+from ._load_args import add_load_parser
+
+if TYPE_CHECKING:
+    from .._limits import RateLimit
 
 __all__ = ["CSV_HELP", "build_parser", "parse_args"]
 
@@ -111,6 +113,10 @@ def _probability(text: str) -> float:
 
 
 def rate_limit(text: str) -> RateLimit:
+    # Imported here: the limiter module pulls in aiolimiter, which --version and --help
+    # do not need (start-up time, issue 11).
+    from .._limits import RateLimit
+
     try:
         return RateLimit.parse(text)
     except ValueError:  # its message quotes the text
@@ -349,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--rate-limit",
         metavar="N/SECONDS",
         type=_server_rate_limit,
-        default=RateLimit(600, 60.0),
+        default="600/60",  # a string default goes through ``type`` (argparse), lazily
         help="per-token limit the fake enforces with 429 + Retry-After "
         "(default 600/60, Tallyfy's documented limit; 'off' for none)",
     )

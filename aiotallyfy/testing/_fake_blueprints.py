@@ -11,10 +11,11 @@ from typing import Any
 
 from aiohttp import web
 
+from ._envelope import not_found
 from ._fake_common import area_for, created, item, list_response, no_content, validation_errors
 from ._fake_design_state import includes, tags_include
-from ._fake_server import RouteContext, Router, not_found
 from ._fake_store import area
+from ._router import RouteContext, Router
 
 __all__ = ["register_blueprint_routes"]
 

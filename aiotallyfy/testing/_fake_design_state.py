@@ -13,13 +13,14 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ._envelope import FakeHTTPError, error_body, not_found
 from ._fake_common import area_for
-from ._fake_server import FakeHTTPError, RouteContext, error_body, not_found
 from ._fake_store import area
+from ._router import RouteContext
 
 if TYPE_CHECKING:
     from ._fake_data import OrgState
-    from ._fake_server import FakeTallyfy
+    from ._server import FakeTallyfy
 
 __all__ = [
     "DesignState",

@@ -7,6 +7,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from ._envelope import not_found
 from ._fake_common import (
     area_for,
     created,
@@ -16,7 +17,7 @@ from ._fake_common import (
     require_fields,
     validation_errors,
 )
-from ._fake_server import RouteContext, Router, not_found
+from ._router import RouteContext, Router
 
 __all__ = ["register_org_object_routes"]
 
