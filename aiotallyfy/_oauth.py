@@ -45,7 +45,6 @@ from ._secrets import Secret, scrub_then_truncate
 from ._transport import check_url
 
 __all__ = [
-    "ALTERNATIVE_TOKEN_URLS",
     "DEFAULT_TOKEN_URL",
     "ClientCredentialsGrant",
     "OAuthGrant",
@@ -55,11 +54,6 @@ __all__ = [
 logger = logging.getLogger("aiotallyfy.auth")
 
 DEFAULT_TOKEN_URL: Final = "https://go.tallyfy.com/api/oauth/token"
-ALTERNATIVE_TOKEN_URLS: Final = (
-    "https://go.tallyfy.com/oauth/token",
-    "https://account.tallyfy.com/oauth/token",
-)
-"""Other token URLs Tallyfy's docs name (the client-credentials sample, third-party apps)."""
 
 DEFAULT_TOKEN_ATTEMPTS: Final = 4
 """Token requests per renewal: the first and 3 retries of a transient failure."""

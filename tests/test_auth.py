@@ -28,8 +28,8 @@ from aiotallyfy import (
     ServerError,
     TallyfyClient,
 )
-from aiotallyfy._auth import provider_from_env
 from aiotallyfy._limits import Admission
+from aiotallyfy.cli._credentials import provider_from_env
 from aiotallyfy.testing import FakeOAuth, FakeTallyfy, enable_oauth
 
 pytestmark = pytest.mark.virtual_time

@@ -31,7 +31,7 @@ from aiotallyfy import (
     TallyfyClient,
     TransportError,
 )
-from aiotallyfy._auth import provider_from_env
+from aiotallyfy.cli._credentials import provider_from_env
 from aiotallyfy.testing import FakeTallyfy, enable_oauth
 from aiotallyfy.testing._fake_server import RouteContext
 
