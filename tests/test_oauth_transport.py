@@ -64,7 +64,8 @@ async def test_token_requests_are_logged_without_secrets(caplog: pytest.LogCaptu
     lines = [r.getMessage() for r in caplog.records if r.name.startswith("aiotallyfy")]
     assert any(line.startswith("POST /oauth/token -> 200") for line in lines), lines
     assert any(line.startswith("GET /me -> 200") for line in lines), lines
-    assert CLIENT_SECRET not in caplog.text and "AT-0001" not in caplog.text
+    assert CLIENT_SECRET not in caplog.text
+    assert "AT-0001" not in caplog.text
 
 
 async def test_token_answer_over_max_response_bytes_is_refused_and_not_retried() -> None:

@@ -69,14 +69,13 @@ async def test_get_on_a_stale_keep_alive_connection_is_retried_at_once() -> None
         finally:
             writer.close()
 
-    async with raw_server(handle) as url:
-        async with TallyfyClient("tok", base_url=f"{url}/api") as client:
-            await client.me()
-            loop = asyncio.get_running_loop()
-            started = loop.time()
-            assert (await client.me())["id"] == 1
-            elapsed = loop.time() - started
-            stats = client.stats
+    async with raw_server(handle) as url, TallyfyClient("tok", base_url=f"{url}/api") as client:
+        await client.me()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        assert (await client.me())["id"] == 1
+        elapsed = loop.time() - started
+        stats = client.stats
     assert connections == [2, 1]  # the stale one, then a fresh one for the retry
     assert (stats.requests, stats.retries, stats.transport_errors) == (3, 1, 1)
     assert elapsed == 0.0  # virtual time: no backoff before the retry
