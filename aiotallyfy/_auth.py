@@ -33,13 +33,14 @@ from ._errors import AuthenticationError, TallyfyError
 from ._secrets import Secret
 
 if TYPE_CHECKING:
-    import aiohttp
+    from ._transport import Body, RawResponse
 
 __all__ = [
     "AuthBinding",
     "CallableTokenProvider",
     "IssuedToken",
     "PerOrgTokens",
+    "SendUnmetered",
     "StaticToken",
     "SupportsBind",
     "TokenProvider",
@@ -68,12 +69,30 @@ class TokenProvider(Protocol):
     async def aclose(self) -> None: ...
 
 
+class SendUnmetered(Protocol):
+    """One unauthenticated attempt outside the rate-limit budget (``HTTPCore.send_unmetered``):
+    a ``RawResponse``, or ``TransportFailure``."""
+
+    async def __call__(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: Body = None,
+        extra_headers: Mapping[str, str] | None = None,
+        follow_redirects: bool = True,
+        total_timeout: float | None = None,
+        attempt: int = 1,
+    ) -> RawResponse: ...
+
+
 @dataclass(frozen=True, slots=True)
 class AuthBinding:
-    """What a client lends its token provider: the shared HTTP session (so token requests
-    obey the client's TLS settings and connection pool) and the client's clock."""
+    """What a client lends its token provider: its send path (so token requests obey the
+    client's TLS settings, pool and body cap, and are counted and logged with its other
+    requests) and the client's clock."""
 
-    session: Callable[[], aiohttp.ClientSession] | None = None
+    send: SendUnmetered | None = None
     clock: Clock | None = None
 
 

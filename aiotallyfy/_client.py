@@ -46,8 +46,8 @@ from ._secrets import Secret
 from ._transport import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_RESPONSE_BYTES,
+    AiohttpTransport,
     Timeouts,
-    Transport,
     normalize_base_url,
 )
 from ._types import Me
@@ -144,7 +144,7 @@ class TallyfyClient:
         self._limiter: RateLimiter = _limiter_for(
             limiter, rate_limits, org_rate_limits, rate_limit_feedback, clock=clock, rng=rng
         )
-        self._transport = Transport(
+        self._transport = AiohttpTransport(
             base_url=self.base_url,
             max_connections=max_concurrency,
             timeouts=timeouts,
@@ -152,9 +152,6 @@ class TallyfyClient:
             user_agent=user_agent or f"aiotallyfy/{__version__}",
             max_response_bytes=max_response_bytes,
         )
-        # OAuth providers send their token requests through this client's session (its TLS
-        # settings and pool) and time expiry on its clock.
-        bind_provider(self._auth, AuthBinding(session=lambda: self._transport.session, clock=clock))
         self._core = HTTPCore(
             transport=self._transport,
             auth=self._auth,
@@ -164,6 +161,9 @@ class TallyfyClient:
             clock=clock,
             rng=rng,
         )
+        # OAuth providers send their token requests through this client's send path (its
+        # TLS settings, pool, body cap, counters and log) and time expiry on its clock.
+        bind_provider(self._auth, AuthBinding(send=self._core.send_unmetered, clock=clock))
         self.max_concurrency = max_concurrency
         self.organizations = Organizations(self._core)
         self.tasks = Tasks(self._core)
