@@ -292,7 +292,6 @@ class HTTPCore:
         counted and logged like an API attempt; the body is never logged (it holds
         credentials). Raises ``TransportFailure`` as the transport does."""
         path = _path_of(url)
-        self.stats.requests += 1
         try:
             raw = await self.transport.send(
                 method,
@@ -304,16 +303,14 @@ class HTTPCore:
                 total_timeout=total_timeout,
             )
         except TransportFailure as failure:
+            self.stats.requests += 1  # counted once it went out (not for a closed client)
             self.stats.transport_errors += 1
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("%s %s -> %s attempt=%d", method, path, failure.kind.value, attempt)
             raise
+        self.stats.requests += 1
         status = raw.status
-        self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
-        if status == 429:
-            self.stats.rate_limited += 1
-        elif status >= 500:
-            self.stats.server_errors += 1
+        self._count_status(status)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s %s -> %d attempt=%d", method, path, status, attempt)
         return raw
@@ -325,11 +322,7 @@ class HTTPCore:
         the server's ``Retry-After``), the decoded JSON of a 2xx, or ``MALFORMED`` for a 2xx
         whose body is not JSON (a proxy's HTML page; nothing to hand to the caller)."""
         status = raw.status
-        self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
-        if status == 429:
-            self.stats.rate_limited += 1
-        elif status >= 500:
-            self.stats.server_errors += 1
+        self._count_status(status)
         if not 200 <= status < 300:
             return HTTPOutcome(status, retry_after), None, ""
         if not raw.body.strip():
@@ -343,6 +336,14 @@ class HTTPCore:
             ctype = raw.header("Content-Type") or "no content type"
             detail = f"HTTP {status} with a body that is not valid JSON ({ctype})"
             return TransportOutcome(FailureKind.MALFORMED), None, detail
+
+    def _count_status(self, status: int) -> None:
+        stats = self.stats
+        stats.by_status[status] = stats.by_status.get(status, 0) + 1
+        if status == 429:
+            stats.rate_limited += 1
+        elif status >= 500:
+            stats.server_errors += 1
 
     @staticmethod
     def _status_error(
