@@ -10,6 +10,7 @@ from ._errors import (
     BadRequestError,
     ConflictError,
     FileTooLargeError,
+    InvalidArgument,
     NotFoundError,
     OutcomeUnknownError,
     PaginationError,
@@ -169,6 +170,7 @@ __all__ += [
     "DownloadedFile",
     "FileTooLargeError",
     "HealthStatus",
+    "InvalidArgument",
     "UploadSource",
     "Watcher",
 ]
