@@ -99,6 +99,9 @@ async def test_health_check(fake: FakeTallyfy, client: TallyfyClient) -> None:
     with pytest.raises(TransportError) as err:
         await client.health(url="http://127.0.0.1:9/health")
     assert err.value.sent is False
+    assert (err.value.method, err.value.path, err.value.attempts) == ("GET", "/health", 1)
+    # counted with the client's other requests, outside the rate-limit budget
+    assert (client.stats.by_status, client.stats.transport_errors) == ({200: 1, 503: 1}, 1)
 
 
 async def test_custom_field_keys(fake: FakeTallyfy, client: TallyfyClient) -> None:
