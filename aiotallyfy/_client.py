@@ -241,7 +241,7 @@ class TallyfyClient:
         no token, outside the rate limiter and retries; ``ok`` is a 2xx. With a base URL other
         than Tallyfy's production roots it asks ``{base_url}/health`` (see ``_health``);
         ``url`` overrides. Raises ``TransportError`` only when nothing usable came back."""
-        return await check_health(self._transport, url or health_url(self.base_url))
+        return await check_health(self._core.send_unmetered, url or health_url(self.base_url))
 
     async def request(
         self,
