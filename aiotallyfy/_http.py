@@ -153,127 +153,112 @@ class HTTPCore:
         body = orjson.dumps(json) if json is not None else None
         self.stats.calls += 1
         try:
-            return await self._call(
-                method, path, url, org_id, body, idempotent, policy, decode, payload, consume
-            )
+            attempt = 0
+            spent = 0.0  # time in attempts and retry waits; limiter queueing is not counted
+            waited = 0.0
+            refreshed_auth = False
+            limiter = self.limiter
+            while True:
+                attempt += 1
+                token = await self.auth.get_token(org_id)
+                scope = self._scope(token.reveal(), org_id)
+                admission = await limiter.acquire(scope)
+                async with self._slots:
+                    await limiter.commit(admission)
+                    waited += admission.waited
+                    self.stats.limiter_wait += admission.waited
+                    started = self.clock.now()
+                    raw: RawResponse | None = None
+                    data: Any = None
+                    try:
+                        self.stats.requests += 1
+                        raw = await self.transport.send(
+                            method,
+                            url,
+                            token=token,
+                            body=payload() if payload is not None else body,
+                            consume=consume,
+                        )
+                    except TransportFailure as failure:
+                        self.stats.transport_errors += 1
+                        outcome: Outcome = TransportOutcome(failure.kind)
+                        failure_detail = failure.detail
+                        too_large_limit = failure.limit
+                    else:
+                        retry_after = parse_retry_after(raw.header("Retry-After"))
+                        limiter.observe(
+                            admission,
+                            status=raw.status,
+                            limit=_int_header(raw, "X-RateLimit-Limit"),
+                            remaining=_int_header(raw, "X-RateLimit-Remaining"),
+                            retry_after=retry_after,
+                        )
+                        outcome, data, failure_detail = self._classify(raw, retry_after, decode)
+                        too_large_limit = None
+                    spent += self.clock.now() - started
+
+                if (
+                    isinstance(outcome, HTTPOutcome)
+                    and outcome.status == 401
+                    and not refreshed_auth
+                    and await self.auth.on_unauthorized(org_id, token)
+                ):
+                    refreshed_auth = True
+                    attempt -= 1  # a renewed credential gets a fresh attempt, once
+                    continue
+
+                decision = decide(
+                    policy,
+                    method=method,
+                    attempt=attempt,
+                    outcome=outcome,
+                    elapsed=spent,
+                    rng=self.rng,
+                    idempotent=idempotent,
+                )
+                self._log(method, path, attempt, outcome, decision, admission.waited)
+                if decision.verdict is Verdict.SUCCESS:
+                    assert raw is not None
+                    return Response(
+                        status=raw.status,
+                        data=data,
+                        request_id=raw.header("X-Request-Id"),
+                        attempts=attempt,
+                    )
+                if decision.verdict is Verdict.RETRY:
+                    self.stats.retries += 1
+                    if decision.pause_scope is not None:
+                        limiter.pause(scope, decision.pause_scope)
+                    else:
+                        await self.clock.sleep(decision.delay)
+                    if decision.budgeted:
+                        spent += decision.delay
+                    continue
+                secrets = [token, *held_secrets(self.auth, org_id)]
+                common: dict[str, Any] = {
+                    "method": method,
+                    "path": path,
+                    "attempts": attempt,
+                    "waited": waited,
+                    "org_id": org_id,
+                }
+                if isinstance(outcome, TransportOutcome):
+                    raise failure_error(
+                        outcome.kind,
+                        failure_detail,
+                        reason=decision.reason,
+                        unknown=decision.verdict is Verdict.OUTCOME_UNKNOWN,
+                        limit=too_large_limit,
+                        **common,
+                    )
+                assert raw is not None
+                raise self._status_error(outcome, raw, secrets, common)
         except TallyfyError as exc:
+            # Every error a call ends in is counted and logged here, whatever raised it
+            # (a status, the network, the token provider).
             self.stats.errors += 1
             logger.debug("%s %s failed: %s", method, path, type(exc).__name__)
             raise
-
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        url: str,
-        org_id: str | None,
-        body: bytes | None,
-        idempotent: bool | None,
-        policy: RetryPolicy,
-        decode: bool,
-        payload: Callable[[], Any] | None,
-        consume: Consume | None,
-    ) -> Response:
-        attempt = 0
-        spent = 0.0  # time in attempts and retry waits; limiter queueing is not counted
-        waited = 0.0
-        refreshed_auth = False
-        limiter = self.limiter
-        while True:
-            attempt += 1
-            token = await self.auth.get_token(org_id)
-            scope = self._scope(token.reveal(), org_id)
-            admission = await limiter.acquire(scope)
-            async with self._slots:
-                await limiter.commit(admission)
-                waited += admission.waited
-                self.stats.limiter_wait += admission.waited
-                started = self.clock.now()
-                raw: RawResponse | None = None
-                data: Any = None
-                try:
-                    self.stats.requests += 1
-                    raw = await self.transport.send(
-                        method,
-                        url,
-                        token=token,
-                        body=payload() if payload is not None else body,
-                        consume=consume,
-                    )
-                except TransportFailure as failure:
-                    self.stats.transport_errors += 1
-                    outcome: Outcome = TransportOutcome(failure.kind)
-                    failure_detail = failure.detail
-                    too_large_limit = failure.limit
-                else:
-                    retry_after = parse_retry_after(raw.header("Retry-After"))
-                    limiter.observe(
-                        admission,
-                        status=raw.status,
-                        limit=_int_header(raw, "X-RateLimit-Limit"),
-                        remaining=_int_header(raw, "X-RateLimit-Remaining"),
-                        retry_after=retry_after,
-                    )
-                    outcome, data, failure_detail = self._classify(raw, retry_after, decode)
-                    too_large_limit = None
-                spent += self.clock.now() - started
-
-            if (
-                isinstance(outcome, HTTPOutcome)
-                and outcome.status == 401
-                and not refreshed_auth
-                and await self.auth.on_unauthorized(org_id, token)
-            ):
-                refreshed_auth = True
-                attempt -= 1  # a renewed credential gets a fresh attempt, once
-                continue
-
-            decision = decide(
-                policy,
-                method=method,
-                attempt=attempt,
-                outcome=outcome,
-                elapsed=spent,
-                rng=self.rng,
-                idempotent=idempotent,
-            )
-            self._log(method, path, attempt, outcome, decision, admission.waited)
-            if decision.verdict is Verdict.SUCCESS:
-                assert raw is not None
-                return Response(
-                    status=raw.status,
-                    data=data,
-                    request_id=raw.header("X-Request-Id"),
-                    attempts=attempt,
-                )
-            if decision.verdict is Verdict.RETRY:
-                self.stats.retries += 1
-                if decision.pause_scope is not None:
-                    limiter.pause(scope, decision.pause_scope)
-                else:
-                    await self.clock.sleep(decision.delay)
-                if decision.budgeted:
-                    spent += decision.delay
-                continue
-            secrets = [token, *held_secrets(self.auth, org_id)]
-            common: dict[str, Any] = {
-                "method": method,
-                "path": path,
-                "attempts": attempt,
-                "waited": waited,
-                "org_id": org_id,
-            }
-            if isinstance(outcome, TransportOutcome):
-                raise failure_error(
-                    outcome.kind,
-                    failure_detail,
-                    reason=decision.reason,
-                    unknown=decision.verdict is Verdict.OUTCOME_UNKNOWN,
-                    limit=too_large_limit,
-                    **common,
-                )
-            assert raw is not None
-            raise self._status_error(outcome, raw, secrets, common)
 
     async def send_unmetered(
         self,

@@ -76,7 +76,9 @@ class FailureKind(Enum):
     CONNECT = "connect"  # never reached the server: connection refused, DNS, connect timeout
     DISCONNECTED = "disconnected"  # reset or closed after the request was (possibly) written
     TIMEOUT = "timeout"  # no complete answer in time; the server may be working on it
-    MALFORMED = "malformed"  # a 2xx whose body is not the JSON it claims to be
+    # A 2xx whose body is not the JSON it claims to be: set by ``HTTPCore._classify``, never
+    # by a transport (which has no idea what the body should be); retried like a drop.
+    MALFORMED = "malformed"
     TLS = "tls"  # certificate verification failed: configuration, never retried, never sent
     TOO_LARGE = "too_large"  # the body passed max_response_bytes: deterministic, never retried
 
