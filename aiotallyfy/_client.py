@@ -95,7 +95,7 @@ class TallyfyClient:
     - ``rate_limit_feedback``: ``"token"`` (default) or ``"org"``; see ``LocalRateLimiter``.
     - ``ssl_context``: TLS is verified by default (system CAs); pass an ``ssl.SSLContext``
       for a private CA or client certificates, e.g. ``ssl.create_default_context(cafile=...)``.
-      OAuth token requests go through the same session, so they use it too.
+      OAuth token requests go through the same transport, so they use it too.
     - ``allow_insecure_http``: plain ``http://`` is refused except to loopback; opt in here.
     - ``clock``, ``rng``: injectable time and randomness, for tests.
     """
