@@ -121,3 +121,9 @@ async def test_token_endpoint_tls_failure_is_sent_once(tmp_path: Path) -> None:
             grant_for(f"{server.url}/oauth/token"), base_url=server.base_url, ssl_context=trusting
         ) as client:
             assert (await client.me())["id"] == 1
+
+
+@pytest.mark.parametrize("bad", [0, -1, float("nan")])
+def test_a_token_timeout_that_aiohttp_would_read_as_no_limit_is_refused(bad: float) -> None:
+    with pytest.raises(ValueError, match="timeout"):
+        grant_for("https://auth.example.com/oauth/token", timeout=bad)
