@@ -40,6 +40,7 @@ from ._auth import (
     RenewingTokenProvider,
     SendUnmetered,
 )
+from ._checks import positive_seconds
 from ._clock import Clock
 from ._errors import (
     APIStatusError,
@@ -128,7 +129,7 @@ class OAuthGrant(RenewingTokenProvider):
             raise ValueError("client_secret is empty")
         self.token_url = check_token_url(token_url, allow_insecure_http=allow_insecure_http)
         self.scope = scope
-        self._timeout = timeout
+        self._timeout = positive_seconds("timeout", timeout)
         self._ssl_context = ssl_context
         self._bound_send: SendUnmetered | None = None
         self._own_transport: AiohttpTransport | None = None
