@@ -238,9 +238,6 @@ async def _iter_handle(handle: IO[bytes]) -> AsyncIterable[bytes]:
         yield chunk
 
 
-
-
-
 class _Sink:
     """Writes one download to a temporary file beside the destination, chunk by chunk,
     hashing as it goes. Each attempt starts the file over (a retried GET)."""
