@@ -6,8 +6,9 @@ it and never retry on their own (the pager asks for a page again, through ``requ
 when a 2xx body could not be read). OAuth token requests are not API calls (no bearer token,
 no rate-limit budget, their own retry rules in ``_oauth``), but each of their attempts goes
 through ``HTTPCore.send_unmetered``: the same transport, failure classification, counters and
-log. Every error either path raises carries method, path, attempts and (for API calls) the
-organization, and is counted in ``ClientStats.errors``.
+log. Every error either path raises carries method, path and attempts, and an API call's its
+organization; every error an API call ends in (its own, or its token request's) is counted in
+``ClientStats.errors`` and logged.
 """
 
 from __future__ import annotations
