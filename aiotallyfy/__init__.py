@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         BadRequestError,
         ConflictError,
         FileTooLargeError,
+        InvalidArgument,
         NotFoundError,
         OutcomeUnknownError,
         PaginationError,
@@ -164,6 +165,7 @@ __all__ += [
     "DownloadedFile",
     "FileTooLargeError",
     "HealthStatus",
+    "InvalidArgument",
     "UploadSource",
     "Watcher",
 ]
@@ -185,6 +187,7 @@ _BY_MODULE: dict[str, tuple[str, ...]] = {
         "BadRequestError",
         "ConflictError",
         "FileTooLargeError",
+        "InvalidArgument",
         "NotFoundError",
         "OutcomeUnknownError",
         "PaginationError",

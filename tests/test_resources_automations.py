@@ -9,7 +9,13 @@ from typing import Any
 import pytest
 from _resources_helpers import org
 
-from aiotallyfy import NotFoundError, OutcomeUnknownError, TallyfyClient, ValidationError
+from aiotallyfy import (
+    InvalidArgument,
+    NotFoundError,
+    OutcomeUnknownError,
+    TallyfyClient,
+    ValidationError,
+)
 from aiotallyfy.testing import FakeTallyfy, area_of
 
 pytestmark = pytest.mark.virtual_time
@@ -69,9 +75,9 @@ async def test_rule_checks(fake: FakeTallyfy, client: TallyfyClient) -> None:
         {"condition_logic": "and"},
     ):
         call: dict[str, Any] = {"conditions": conditions, "then_actions": actions, **kwargs}
-        with pytest.raises(ValidationError) as info:
+        with pytest.raises(InvalidArgument) as info:
             await client.automations.create(o, cid, automated_alias="r", **call)
-        assert info.value.status == 0
+        assert info.value.attempts == 0
     assert fake.requests == []
     # ids that are not the blueprint's: the fake's 422
     other = [dict(actions[0], target_step_id="f" * 32)]
@@ -143,10 +149,10 @@ async def test_tag_local_checks(fake: FakeTallyfy, client: TallyfyClient) -> Non
         ((tag, cid, "Task"), {}),
         ((tag, cid, "Run"), {"tag_type": "shared"}),
     ):
-        with pytest.raises(ValidationError):
+        with pytest.raises(InvalidArgument):
             await client.tag_associations.add(o, *args, **kwargs)
     for bad in (tag, "-1", True, "١٢"):
-        with pytest.raises(ValidationError) as info:
+        with pytest.raises(InvalidArgument) as info:
             await client.tag_associations.remove(o, bad)  # type: ignore[arg-type]
         assert info.value.errors["association_id"]
     assert fake.requests == []

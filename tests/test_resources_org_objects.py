@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 from _resources_helpers import org
 
-from aiotallyfy import NotFoundError, TallyfyClient, ValidationError
+from aiotallyfy import (
+    InvalidArgument,
+    NotFoundError,
+    TallyfyClient,
+    ValidationError,
+)
 from aiotallyfy.testing import FakeTallyfy, area_of
 
 pytestmark = pytest.mark.virtual_time
@@ -32,7 +37,7 @@ async def test_tags(fake: FakeTallyfy, client: TallyfyClient) -> None:
     with pytest.raises(NotFoundError):
         await client.tags.get(org(fake), tag["id"])
     before = len(fake.requests)
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidArgument):
         await client.tags.create(org(fake), title="x" * 31)
     assert len(fake.requests) == before
 
@@ -56,7 +61,7 @@ async def test_folders(fake: FakeTallyfy, client: TallyfyClient) -> None:
     assert relations[str(relation["id"])]["folder_id"] == folder["id"]
     await client.folders.remove_object(org(fake), relation["id"])
     assert str(relation["id"]) not in relations
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidArgument):
         await client.folders.add_object(org(fake), folder["id"], run_id, subject_type="run")
     renamed = await client.folders.update(org(fake), folder["id"], name="Customers")
     assert renamed["name"] == "Customers"

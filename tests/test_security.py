@@ -31,7 +31,7 @@ from aiotallyfy import (
     TallyfyClient,
     TransportError,
 )
-from aiotallyfy._auth import provider_from_env
+from aiotallyfy.cli._credentials import provider_from_env
 from aiotallyfy.testing import FakeTallyfy, RouteContext, enable_oauth
 
 CLIENT_ID = "15"

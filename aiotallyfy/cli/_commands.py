@@ -11,7 +11,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from .._client import TallyfyClient
-from .._errors import AuthenticationError, TallyfyError, ValidationError
+from .._errors import AuthenticationError, InvalidArgument, TallyfyError
 from .._fanout import OrgResult
 from .._ids import segment
 from .._pagination import AsyncPager
@@ -77,7 +77,7 @@ def _check_org_ids(org_ids: Sequence[str]) -> None:
     for org_id in org_ids:
         try:
             segment(org_id, name="org_id")
-        except ValidationError:
+        except InvalidArgument:
             raise UsageError("an --org value is not a valid Tallyfy id (value not shown)") from None
 
 
