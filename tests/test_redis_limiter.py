@@ -114,6 +114,17 @@ async def test_four_limiters_share_one_window(make: MakeLimiter, limit: RateLimi
 
 
 @pytest.mark.virtual_time
+async def test_a_job_within_the_shared_window_is_admitted_at_once(make: MakeLimiter) -> None:
+    """Issue 11 item 6, shared: 101 requests from two processes under 600/60 s all leave at
+    t=0 (the GCRA pacing used to let 60 go, then drip)."""
+    limiters = [make([RateLimit(600, 60.0)]) for _ in range(2)]
+    scope = LimitScope(TOKEN_KEY)
+    log: list[float] = []
+    await asyncio.gather(*(admit(limiters[i % 2], scope, log) for i in range(101)))
+    assert log == [0.0] * 101
+
+
+@pytest.mark.virtual_time
 async def test_token_and_org_windows_hold_together(make: MakeLimiter) -> None:
     token_limit, org_limit = RateLimit(12, 1.0), RateLimit(4, 1.0, burst=1)
     limiters = [make([token_limit], [org_limit]) for _ in range(3)]
