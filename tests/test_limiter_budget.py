@@ -130,12 +130,15 @@ async def test_a_learned_limit_grows_back_when_the_server_allows_more() -> None:
             loop.call_at(raise_at, fake.set_rate_limit, 40, 1.0)
             await asyncio.gather(*(call_until(14.0) for _ in range(16)))
         times = fake.admission_times()
-        early = [t for t in times if 2.0 <= t < 4.0]
-        late = [t for t in times if 12.0 <= t < 14.0]
-        assert max_in_any_window(early, 1.0) <= 10
-        assert len(late) >= 2 * 30, (len(early), len(late))
+        before = [t for t in times if t < raise_at]
+        after = [t for t in times if t >= 8.0]
+        assert max_in_any_window(before, 1.0) <= 10
+        # Learned ~10/s; four seconds after the server allows 40/s it is used again.
+        assert max_in_any_window(after, 1.0) >= 30, max_in_any_window(after, 1.0)
         # Growing back costs a refusal now and then, not a storm.
-        assert fake.count(status=429) <= 0.1 * len(fake.requests)
+        late = [r for r in fake.requests if r.time >= raise_at]
+        refused = [r for r in late if r.status == 429]
+        assert len(refused) <= 0.05 * len(late), (len(refused), len(late))
 
 
 # ------------------------------------------------------------------------ the gate reopens
