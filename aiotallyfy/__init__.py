@@ -27,8 +27,10 @@ from ._health import HealthStatus
 from ._http import ClientStats, Response
 from ._limits import (
     DEFAULT_TOKEN_RATE_LIMITS,
+    PACED_TOKEN_RATE_LIMITS,
     SUPPORT_DOC_ORG_RATE_LIMITS,
     Admission,
+    FeedbackScope,
     LimitScope,
     LocalRateLimiter,
     RateLimit,
@@ -73,6 +75,7 @@ from ._version import __version__
 __all__ = [
     "DEFAULT_TOKEN_RATE_LIMITS",
     "DEFAULT_TOKEN_URL",
+    "PACED_TOKEN_RATE_LIMITS",
     "SUPPORT_DOC_ORG_RATE_LIMITS",
     "APIStatusError",
     "Activity",
@@ -92,6 +95,7 @@ __all__ = [
     "CompletedTask",
     "ConflictError",
     "FanOutStream",
+    "FeedbackScope",
     "Folder",
     "FolderObject",
     "FormField",

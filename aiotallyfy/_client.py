@@ -15,7 +15,13 @@ from ._clock import Clock
 from ._fanout import FanOutStream, OrgResult, fan_out, fan_out_stream
 from ._health import HealthStatus, check_health, health_url
 from ._http import ClientStats, HTTPCore, Response
-from ._limits import DEFAULT_TOKEN_RATE_LIMITS, LocalRateLimiter, RateLimit, RateLimiter
+from ._limits import (
+    DEFAULT_TOKEN_RATE_LIMITS,
+    FeedbackScope,
+    LocalRateLimiter,
+    RateLimit,
+    RateLimiter,
+)
 from ._resources import (
     Applications,
     Automations,
@@ -107,7 +113,7 @@ class TallyfyClient:
         timeout: float | Timeouts = 60.0,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         limiter: RateLimiter | None = None,
-        rate_limit_feedback: str = "token",
+        rate_limit_feedback: FeedbackScope = "token",
         ssl_context: ssl.SSLContext | None = None,
         allow_insecure_http: bool = False,
         clock: Clock | None = None,

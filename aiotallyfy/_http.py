@@ -236,7 +236,6 @@ class HTTPCore:
         self.limiter.observe(
             admission,
             status=status,
-            limit=_int_header(raw, "X-RateLimit-Limit"),
             remaining=_int_header(raw, "X-RateLimit-Remaining"),
             retry_after=retry_after,
         )

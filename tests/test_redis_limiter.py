@@ -208,7 +208,7 @@ async def test_remaining_zero_does_not_gate_by_default(make: MakeLimiter) -> Non
         first = await limiter.acquire(scope)
         await limiter.commit(first)
         # Another process used the window up: the server says 0 remaining.
-        limiter.observe(first, status=200, limit=100, remaining=0, retry_after=None)
+        limiter.observe(first, status=200, remaining=0, retry_after=None)
         await admit(limiter, scope, times[name])
     assert times["shared"] == [0.0]  # the shared window decides, not this process's gate
     assert times["gated"] == [0.5]  # the opt-in local gate waits for its first probe
