@@ -73,8 +73,8 @@ class FeedbackState:
     # full" once its span has passed and its count was accepted since.
     learned_at: float = 0.0
     learned_accepted: int = 0
-    # The strictest configured count for a window at least as long as a learned one: a learned
-    # limit that grows to it no longer binds and is dropped.
+    # The configured limits of this scope: a learned limit that grows to what they allow no
+    # longer binds and is dropped.
     configured: tuple[RateLimit, ...] = ()
 
     def available(self) -> int | None:
@@ -315,8 +315,10 @@ class ServerFeedback:
         if state.accepted_total - state.learned_accepted < limit.requests:
             return  # not a full window: no evidence that more would pass
         count = max(limit.requests + 1, math.ceil(limit.requests * _GROW))
+        # The most a configured window lets through in the learned span: at least that, and
+        # the learned limit no longer binds.
         ceiling = min(
-            (c.requests for c in state.configured if c.seconds >= limit.seconds),
+            (c.requests * math.ceil(limit.seconds / c.seconds - 1e-9) for c in state.configured),
             default=math.inf,
         )
         state.stats["grown"] += 1

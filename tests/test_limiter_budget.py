@@ -141,6 +141,36 @@ async def test_a_learned_limit_grows_back_when_the_server_allows_more() -> None:
         assert len(refused) <= 0.05 * len(late), (len(refused), len(late))
 
 
+async def test_a_learned_limit_that_grows_to_the_configured_one_gives_way_to_it() -> None:
+    """Told 30/s, the server allows 10/s (no headers), then 100/s: the learned limit grows
+    back to 30 and is dropped; the configured window governs again, exactly."""
+    async with FakeTallyfy(orgs=1, rate_limit=(10, 1.0), rate_limit_headers=False) as fake:
+        limiter = LocalRateLimiter([RateLimit(30, 1.0)])
+        async with TallyfyClient(fake.token, base_url=fake.base_url, limiter=limiter) as client:
+            loop = asyncio.get_running_loop()
+
+            async def call_until(deadline: float) -> None:
+                while loop.time() < deadline:
+                    await client.me()
+
+            loop.call_at(3.0, fake.set_rate_limit, 100, 1.0)
+            await asyncio.gather(*(call_until(14.0) for _ in range(16)))
+        state = limiter.feedback.state(LimitScope(LimitScope.token_key_for(fake.token)))
+        assert state.stats["learned"] >= 1
+        assert state.learned is None
+        late = [t for t in fake.admission_times() if t >= 10.0]
+        assert max_in_any_window(late, 1.0) == 30
+
+
+def test_rate_limit_parse_takes_an_optional_burst() -> None:
+    assert RateLimit.parse("600/60/60") == RateLimit(600, 60.0, burst=60)
+    assert RateLimit.parse("600/60").burst is None
+    assert str(RateLimit(600, 60.0, burst=60)) == "600/60s (burst 60)"
+    for bad in ("600/60/0", "600/60/601", "600/60/x", "1/2/3/4"):
+        with pytest.raises(ValueError, match="N/SECONDS"):
+            RateLimit.parse(bad)
+
+
 # ------------------------------------------------------------------------ the gate reopens
 async def test_the_gate_reopens_when_answers_stop_carrying_a_count() -> None:
     """A 429 with ``X-RateLimit-Remaining: 0``, then answers without the header: the gate
