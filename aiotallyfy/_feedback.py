@@ -14,9 +14,10 @@ goes, whether the server lets it:
    stopped reporting one: the gate opens (the windows and pauses still hold).
 3. **Limits learned from bare 429s** (no ``X-RateLimit-*``): the server's window is inferred
    from what it accepted and when it says to retry, and held like a configured limit, paced
-   one at a time. Another bare 429 shrinks it by a tenth; a clean, full window (its span
-   passed, at least its count accepted, no refusal) grows it by a fifth, so a limit the server
-   raised is found again; it is dropped once a configured limit is at least as strict.
+   one at a time. Another bare 429 shrinks it by a tenth. A clean, full window (its span
+   passed, at least its count accepted, no refusal) grows it by 1, the next by 2, then 4, ...
+   (gently near the limit just found, fast when the server now allows far more), so a limit
+   the server raised is found again; it is dropped once a configured limit is as strict.
 
 Which scope the server's answers describe is ``FeedbackScope``: the token (Tallyfy documents
 its limit per authenticated user) or the organization.
@@ -41,7 +42,6 @@ FeedbackScope = Literal["token", "org"]
 
 _ACCEPTED_LOG = 10_000
 _SHRINK = 0.9  # a bare 429 after learning: the learned count times this
-_GROW = 1.2  # a clean, full learned window: the learned count times this (at least +1)
 
 
 @dataclass(slots=True)
@@ -73,6 +73,9 @@ class FeedbackState:
     # full" once its span has passed and its count was accepted since.
     learned_at: float = 0.0
     learned_accepted: int = 0
+    # What the next clean window adds to the learned count; doubles after each, back to 1
+    # when the limit is learned or shrunk.
+    growth: int = 1
     # The configured limits of this scope: a learned limit that grows to what they allow no
     # longer binds and is dropped.
     configured: tuple[RateLimit, ...] = ()
@@ -302,6 +305,7 @@ class ServerFeedback:
             count = max(1, int(state.learned.limit.requests * _SHRINK))
         self._set_learned(state, RateLimit(max(1, count), span, burst=1), now)
         state.learned_sequence = state.sent_sequence
+        state.growth = 1
         state.stats["learned"] += 1
 
     def _maybe_grow(self, state: FeedbackState) -> None:
@@ -314,7 +318,8 @@ class ServerFeedback:
             return
         if state.accepted_total - state.learned_accepted < limit.requests:
             return  # not a full window: no evidence that more would pass
-        count = max(limit.requests + 1, math.ceil(limit.requests * _GROW))
+        count = limit.requests + state.growth
+        state.growth *= 2
         # The most a configured window lets through in the learned span: at least that, and
         # the learned limit no longer binds.
         ceiling = min(

@@ -5,9 +5,10 @@ that each keep their own in-memory budget together send four times the limit and
 ``RedisRateLimiter`` keeps the budget in Redis and implements the same ``RateLimiter`` seam as
 ``LocalRateLimiter``, with the same two mechanisms, now shared:
 
-1. **Pacing** (``acquire``): a GCRA reservation per ``RateLimit`` (the shared equivalent of the
-   local aiolimiter bucket). Every caller, in any process, gets its own slot in one queue and
-   sleeps until it, so waiting requests leave as a smooth stream and never stampede Redis.
+1. **Pacing** (``acquire``): a GCRA reservation per ``RateLimit``, its tolerance the burst
+   policy (``RateLimit.burst``; by default the whole window, so a job of N or fewer requests
+   leaves at once, as locally). Every caller, in any process, gets its own slot in one queue
+   and sleeps until it, so waiting requests never stampede Redis.
 2. **The exact window guard** (``commit``, right before the request is written): a
    sliding-window log (a sorted set of send times) per ``RateLimit``. A request is recorded only
    if *every* window of *every* scope of the request (its token and its organization) has room;
@@ -67,6 +68,9 @@ script touches a token's and an org's keys together)::
 has a TTL a little longer than the time it matters, so idle scopes disappear by themselves.
 Processes sharing a prefix should be configured with the same limits: a log is trimmed to the
 window of whoever writes to it.
+
+**Server feedback** is ``_feedback.ServerFeedback``, as in the local limiter: this process's
+copy of pauses, limits learned from bare 429s, and the opt-in remaining gate.
 
 **429 feedback is shared.** ``pause(scope, seconds)`` writes a pause-until time (Redis clock)
 that both scripts of every process honour, so one process's ``Retry-After`` holds them all.

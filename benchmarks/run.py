@@ -22,6 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _measure import cli_startup, machine_info, median, run_cli, run_worker, server
 from _report import render
+from budget import budget
+from budget import markdown as budget_markdown
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CONCURRENCY = 32
@@ -204,10 +206,11 @@ def main() -> None:
     results["throughput_0ms"] = throughput(0.0, 2 if quick else 5, 2 if quick else 3, quick)
     results["throughput_50ms"] = throughput(0.05, 1 if quick else 3, 2 if quick else 3, quick)
     results["rate_limit"] = rate_limit(1 if quick else 2)
+    results["budget"] = budget(2 if quick else 5)
     results["memory"] = memory(1 if quick else 2)
     results["overhead"] = overhead(3000 if quick else 10000, 2 if quick else 3)
     results["duration_s"] = time.perf_counter() - started
-    markdown = render(results)
+    markdown = render(results) + "\n" + budget_markdown(results["budget"])
     print(markdown)
     if not args.no_write:
         RESULTS.mkdir(exist_ok=True)
