@@ -194,3 +194,22 @@ async def test_the_gate_reopens_when_answers_stop_carrying_a_count() -> None:
             await client.request("GET", "/me")
     assert answered == 22
     assert loop.time() < 2.0  # the pause (1 s + jitter), then no more waiting
+
+
+async def test_a_gate_that_closes_again_probes_after_the_initial_wait() -> None:
+    """The fast path skips the gate's wait: a reopened gate must still forget its last probe
+    backoff, so the next closure probes after ``probe_initial``, not a doubled wait."""
+    limiter = LocalRateLimiter([RateLimit(1000, 1.0)], probe_initial=2.0)
+    scope = LimitScope(TOKEN)
+    first = await limiter.acquire(scope)
+    await limiter.commit(first)
+    limiter.observe(first, status=200, remaining=0, retry_after=None)
+    probe = await limiter.acquire(scope)  # the gate is shut: the probe leaves at 2.0
+    await limiter.commit(probe)
+    limiter.observe(probe, status=200, remaining=5, retry_after=None)  # open again
+    again = await limiter.acquire(scope)  # the fast path, at 2.0
+    await limiter.commit(again)
+    limiter.observe(again, status=200, remaining=0, retry_after=None)  # shut again
+    log: list[float] = []
+    await admit(limiter, scope, log)
+    assert [probe.sent_at, again.sent_at, *log] == [2.0, 2.0, 4.0]
