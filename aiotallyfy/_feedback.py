@@ -145,7 +145,12 @@ class ServerFeedback:
         if state.paused_until - now > EPSILON or state.learned is not None:
             return False
         available = state.available()
-        return available is None or available > 0
+        if available is not None and available <= 0:
+            return False
+        if state.closed_since is not None:  # the gate reopened: the next closure starts afresh
+            state.closed_since = None
+            state.probe_wait = 0.0
+        return True
 
     async def wait(self, state: FeedbackState) -> None:
         """Wait out pauses, the learned window's pacing, and the remaining-requests gate."""
