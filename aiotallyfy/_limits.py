@@ -76,8 +76,9 @@ def parse_rate_limit_count(value: str | None) -> int | None:
 # window and a burst throttle is met by the 429 feedback; see README "Burst policy".
 DEFAULT_TOKEN_RATE_LIMITS: tuple[RateLimit, ...] = (RateLimit(600, 60.0),)
 
-# The same limit, paced: a tenth of it back to back, then a steady 10/s (the pre-0.x default),
-# for a caller who would rather never meet Tallyfy's burst protection than finish sooner.
+# The same limit, paced: a tenth of it back to back, then a steady 10/s (the default before
+# issue 11), for a caller who would rather never meet Tallyfy's burst protection than finish
+# sooner.
 PACED_TOKEN_RATE_LIMITS: tuple[RateLimit, ...] = (RateLimit(600, 60.0, burst=60),)
 
 # The older api-support README states 100/min and 1,000/hour per organization. Newer docs do
