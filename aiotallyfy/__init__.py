@@ -41,8 +41,10 @@ if TYPE_CHECKING:
     from ._http import ClientStats, Response
     from ._limits import (
         DEFAULT_TOKEN_RATE_LIMITS,
+        PACED_TOKEN_RATE_LIMITS,
         SUPPORT_DOC_ORG_RATE_LIMITS,
         Admission,
+        FeedbackScope,
         LimitScope,
         LocalRateLimiter,
         RateLimit,
@@ -88,6 +90,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_TOKEN_RATE_LIMITS",
     "DEFAULT_TOKEN_URL",
+    "PACED_TOKEN_RATE_LIMITS",
     "SUPPORT_DOC_ORG_RATE_LIMITS",
     "APIStatusError",
     "Activity",
@@ -107,6 +110,7 @@ __all__ = [
     "CompletedTask",
     "ConflictError",
     "FanOutStream",
+    "FeedbackScope",
     "Folder",
     "FolderObject",
     "FormField",
@@ -205,8 +209,10 @@ _BY_MODULE: dict[str, tuple[str, ...]] = {
     "_http": ("ClientStats", "Response"),
     "_limits": (
         "DEFAULT_TOKEN_RATE_LIMITS",
+        "PACED_TOKEN_RATE_LIMITS",
         "SUPPORT_DOC_ORG_RATE_LIMITS",
         "Admission",
+        "FeedbackScope",
         "LimitScope",
         "LocalRateLimiter",
         "RateLimit",

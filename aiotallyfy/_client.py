@@ -8,7 +8,7 @@ import random
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from ._auth import AuthBinding, StaticToken, TokenProvider, bind_provider
 from ._checks import positive_int, positive_seconds
@@ -16,7 +16,13 @@ from ._clock import Clock
 from ._fanout import FanOutStream, OrgResult, fan_out
 from ._health import HealthStatus, check_health, health_url
 from ._http import ClientStats, HTTPCore, Response
-from ._limits import DEFAULT_TOKEN_RATE_LIMITS, LocalRateLimiter, RateLimit, RateLimiter
+from ._limits import (
+    DEFAULT_TOKEN_RATE_LIMITS,
+    FeedbackScope,
+    LocalRateLimiter,
+    RateLimit,
+    RateLimiter,
+)
 from ._resources import (
     Applications,
     Automations,
@@ -58,9 +64,6 @@ __all__ = ["TallyfyClient"]
 T = TypeVar("T")
 
 _UNSET: Any = object()
-
-FeedbackScope = Literal["token", "org"]
-"""Which rate-limit scope the server's 429s and ``X-RateLimit-*`` headers describe."""
 
 
 class TallyfyClient:

@@ -189,7 +189,6 @@ class HTTPCore:
                         limiter.observe(
                             admission,
                             status=raw.status,
-                            limit=_int_header(raw, "X-RateLimit-Limit"),
                             remaining=_int_header(raw, "X-RateLimit-Remaining"),
                             retry_after=retry_after,
                         )

@@ -5,9 +5,10 @@ that each keep their own in-memory budget together send four times the limit and
 ``RedisRateLimiter`` keeps the budget in Redis and implements the same ``RateLimiter`` seam as
 ``LocalRateLimiter``, with the same two mechanisms, now shared:
 
-1. **Pacing** (``acquire``): a GCRA reservation per ``RateLimit`` (the shared equivalent of the
-   local aiolimiter bucket). Every caller, in any process, gets its own slot in one queue and
-   sleeps until it, so waiting requests leave as a smooth stream and never stampede Redis.
+1. **Pacing** (``acquire``): a GCRA reservation per ``RateLimit``, its tolerance the burst
+   policy (``RateLimit.burst``; by default the whole window, so a job of N or fewer requests
+   leaves at once, as locally). Every caller, in any process, gets its own slot in one queue
+   and sleeps until it, so waiting requests never stampede Redis.
 2. **The exact window guard** (``commit``, right before the request is written): a
    sliding-window log (a sorted set of send times) per ``RateLimit``. A request is recorded only
    if *every* window of *every* scope of the request (its token and its organization) has room;
@@ -68,6 +69,9 @@ has a TTL a little longer than the time it matters, so idle scopes disappear by 
 Processes sharing a prefix should be configured with the same limits: a log is trimmed to the
 window of whoever writes to it.
 
+**Server feedback** is ``_feedback.ServerFeedback``, as in the local limiter: this process's
+copy of pauses, limits learned from bare 429s, and the opt-in remaining gate.
+
 **429 feedback is shared.** ``pause(scope, seconds)`` writes a pause-until time (Redis clock)
 that both scripts of every process honour, so one process's ``Retry-After`` holds them all.
 
@@ -113,13 +117,9 @@ from redis.exceptions import RedisError
 
 from ._clock import Clock, LoopClock
 from ._errors import TallyfyError
-from ._limits import (
-    DEFAULT_TOKEN_RATE_LIMITS,
-    Admission,
-    LimitScope,
-    LocalRateLimiter,
-    RateLimit,
-)
+from ._feedback import FeedbackScope, ServerFeedback
+from ._limit_types import EPSILON, Admission, LimitScope, RateLimit, Route, window_span
+from ._limits import DEFAULT_TOKEN_RATE_LIMITS, LocalRateLimiter
 
 __all__ = ["RateLimiterUnavailableError", "RedisRateLimiter"]
 
@@ -127,15 +127,6 @@ logger = logging.getLogger("aiotallyfy")
 
 OnRedisError = Literal["fallback", "fail_closed"]
 TimeSource = Literal["redis", "client"]
-
-# Waits shorter than this are treated as done (as in ``_limits``).
-_EPSILON = 1e-6
-
-# Which limiter an ``Admission`` went through, in ``Admission.backend_state``. A probe is the
-# one admission per ``retry_interval`` that tries Redis while the fallback is in charge.
-_VIA_REDIS = "redis"
-_VIA_PROBE = "probe"
-_VIA_FALLBACK = "fallback"
 
 # The time every script works on: Redis's clock, or the caller's (ARGV[1] non-empty).
 # ``replicate_commands`` lets Redis < 5 replicate a script that reads TIME and then writes;
@@ -339,7 +330,7 @@ class RedisRateLimiter:
         rng: random.Random | None = None,
         margin_ratio: float = 0.01,
         margin_min: float = 0.05,
-        feedback_scope: str = "token",
+        feedback_scope: FeedbackScope = "token",
         probe_initial: float = 0.5,
         probe_max: float = 30.0,
         remaining_gate: bool = False,
@@ -349,8 +340,6 @@ class RedisRateLimiter:
             raise ValueError("on_redis_error must be 'fallback' or 'fail_closed'")
         if time_source not in ("redis", "client"):
             raise ValueError("time_source must be 'redis' or 'client'")
-        if feedback_scope not in ("token", "org"):
-            raise ValueError("feedback_scope must be 'token' or 'org'")
         if retry_interval <= 0:
             raise ValueError("retry_interval must be > 0")
         if not max_redis_latency > 0:
@@ -367,9 +356,7 @@ class RedisRateLimiter:
         self._rng = rng or random.Random()
         self._margin_ratio = margin_ratio
         self._margin_min = margin_min
-        self._feedback_scope = feedback_scope
-        self._probe_initial = probe_initial
-        self._remaining_gate = remaining_gate
+        self._feedback_scope: FeedbackScope = feedback_scope
         if isinstance(redis, str):
             self._redis: aioredis.Redis = aioredis.Redis.from_url(
                 redis,
@@ -393,16 +380,20 @@ class RedisRateLimiter:
         self._half_margin = margin_min / 2
         self._max_latency = max_redis_latency
         self._round_trips = _RoundTrips()
-        # The process-local part: the X-RateLimit-Remaining gate (and a local copy of our own
-        # pauses, effective before the Redis write lands). No windows: Redis holds those.
-        self._gate = LocalRateLimiter(
-            (),
-            (),
+        # The process-local part of the server's feedback: a local copy of our own pauses
+        # (effective before the Redis write lands), limits learned from bare 429s, and the
+        # opt-in X-RateLimit-Remaining gate. The windows are Redis's.
+        self._feedback = ServerFeedback(
+            self._token_limits,
+            self._org_limits,
             clock=self._clock,
             rng=self._rng,
-            feedback_scope=feedback_scope,
+            scope=feedback_scope,
+            margin_ratio=margin_ratio,
+            margin_min=margin_min,
             probe_initial=probe_initial,
             probe_max=probe_max,
+            remaining_gate=remaining_gate,
         )
         self._fallback = fallback or LocalRateLimiter(
             self._token_limits,
@@ -485,7 +476,7 @@ class RedisRateLimiter:
             pace_keys: list[str] = []
             pace_args: list[str] = []
             for limit in limits:
-                span = limit.seconds + max(self._margin_min, limit.seconds * self._margin_ratio)
+                span = window_span(limit, self._margin_ratio, self._margin_min)
                 interval = span / limit.requests
                 pace_keys.append(f"{base}:pace:{limit.seconds:g}")
                 pace_args += [repr(interval), repr((limit.effective_burst - 1) * interval)]
@@ -547,37 +538,38 @@ class RedisRateLimiter:
                 self._retry_interval,
             )
 
-    def _redis_route(self) -> str | None:
+    def _redis_route(self) -> Route:
         """How this call should go: via Redis when it is up; while it is down, one call per
-        ``retry_interval`` probes it (the others keep to the fallback: ``None``)."""
+        ``retry_interval`` probes it (the others keep to the fallback)."""
         if not self._down:
-            return _VIA_REDIS
+            return "redis"
         if self._probing or self._clock.now() < self._retry_at:
-            return None
+            return "fallback"
         self._probing = True
-        return _VIA_PROBE
+        return "probe"
 
     # -- the RateLimiter interface -------------------------------------------------------
     async def acquire(self, scope: LimitScope) -> Admission:
         started = self._clock.now()
         route = self._redis_route()
-        if route is not None:
-            probing = route == _VIA_PROBE
+        if route != "fallback":
+            probing = route == "probe"
             try:
                 await self._paced(scope)
             except _RedisDown:
-                route = None
+                route = "fallback"
             finally:
                 if probing:
                     self._probing = False
-        if route is None:
+        if route == "fallback":
             admission = await self._fallback.acquire(scope)
-            admission.backend_state = _VIA_FALLBACK
+            admission.route = "fallback"
         else:
             # A probe stays a probe until its commit: pacing answering in time says nothing
             # about whether the window guard's answers will.
-            admission = await self._gate.acquire(scope)
-            admission.backend_state = route
+            state = self._feedback.state(scope)
+            await self._feedback.wait(state)
+            admission = Admission(scope=scope, sequence=self._feedback.take(state), route=route)
         admission.waited = self._clock.now() - started
         return admission
 
@@ -599,30 +591,33 @@ class RedisRateLimiter:
                 if status != "ok":
                     # Paused: always sleep, however little is left, or a pause ending within
                     # a microsecond would be asked about again and again at the same instant.
-                    await self._clock.sleep(max(_EPSILON, wait))
+                    await self._clock.sleep(max(EPSILON, wait))
                     continue
-                if wait > _EPSILON:
+                if wait > EPSILON:
                     await self._clock.sleep(wait)
                 break  # the slot is ours once the wait is over
 
     async def commit(self, admission: Admission) -> None:
-        route = admission.backend_state
-        if route == _VIA_PROBE or (route == _VIA_REDIS and not self._down):
+        route = admission.route
+        if route == "probe" or (route == "redis" and not self._down):
             started = self._clock.now()
             try:
                 await self._admitted(admission.scope)
             except _RedisDown:
                 pass
             else:
-                admission.backend_state = _VIA_REDIS
-                admission.waited += self._clock.now() - started
+                now = self._clock.now()
+                admission.route = "redis"
+                admission.waited += now - started
+                admission.sent_at = now
                 self.stats["redis_admissions"] += 1
+                self._feedback.sent(self._feedback.state(admission.scope), now)
                 # The fallback counts this process's sends too: if Redis goes away mid-window,
                 # it takes over knowing what this process already sent.
                 self._fallback.note_sent(admission.scope)
                 self._redis_back()
                 return
-        admission.backend_state = _VIA_FALLBACK
+        admission.route = "fallback"
         await self._fallback.commit(admission)
         self.stats["fallback_admissions"] += 1
 
@@ -652,7 +647,7 @@ class RedisRateLimiter:
             elapsed = self._clock.now() - asked
             if status != "ok":
                 self.stats["commit_waits"] += 1
-                await self._clock.sleep(max(_EPSILON, float(value)))
+                await self._clock.sleep(max(EPSILON, float(value)))
                 continue
             if elapsed <= late_after:
                 return
@@ -687,42 +682,36 @@ class RedisRateLimiter:
     def release(self, admission: Admission) -> None:
         """Give back the remaining-gate place of an admission that will never be sent (the
         Redis pacing reservation is spent: a place in a queue that has already moved on)."""
-        target = self._fallback if admission.backend_state == _VIA_FALLBACK else self._gate
-        target.release(admission)
+        if admission.route == "fallback":
+            self._fallback.release(admission)
+        else:
+            self._feedback.release(admission)
 
     def observe(
         self,
         admission: Admission,
         *,
         status: int | None,
-        limit: int | None,
         remaining: int | None,
         retry_after: float | None,
     ) -> None:
-        if admission.backend_state == _VIA_FALLBACK:
+        if admission.route == "fallback":
             self._fallback.observe(
-                admission, status=status, limit=limit, remaining=remaining, retry_after=retry_after
+                admission, status=status, remaining=remaining, retry_after=retry_after
             )
             return
-        if status == 429 and retry_after is None:
-            # A bare 429: hold the scope briefly everywhere so the queues do not storm. The
-            # gate is then told "retry after 0" so that it does not add a pause of its own.
-            self.pause(
-                admission.scope, self._probe_initial + self._rng.uniform(0, self._probe_initial)
-            )
-            retry_after = 0.0
-        self._gate.observe(
-            admission,
-            status=status,
-            limit=limit,
-            remaining=remaining if self._remaining_gate else None,
-            retry_after=retry_after,
+        pause = self._feedback.observe(
+            admission, status=status, remaining=remaining, retry_after=retry_after
         )
+        if pause is not None:
+            # A bare 429's probe pause: every process holds the scope briefly, so the queues
+            # do not storm.
+            self.pause(admission.scope, pause)
 
     def pause(self, scope: LimitScope, seconds: float) -> None:
         """Hold ``scope`` for ``seconds`` here at once, and in every process via Redis."""
         seconds = max(0.0, seconds)
-        self._gate.pause(scope, seconds)
+        self._feedback.pause(self._feedback.state(scope), seconds)
         self._fallback.pause(scope, seconds)
         if self._down or self._closed:
             return
@@ -743,7 +732,7 @@ class RedisRateLimiter:
         self._closed = True
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
-        await self._gate.aclose()
+        self._feedback.close()
         await self._fallback.aclose()
         if self._owns_redis:
             await self._redis.aclose()
@@ -753,6 +742,6 @@ class RedisRateLimiter:
         return {
             "mode": "fallback" if self._down else "redis",
             **self.stats,
-            "gate": self._gate.snapshot(),
+            "feedback": self._feedback.snapshot(),
             "fallback": self._fallback.snapshot(),
         }

@@ -39,6 +39,8 @@ from _measure import (
     token_env,
 )
 from _report import render
+from budget import budget
+from budget import markdown as budget_markdown
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CONCURRENCY = 32
@@ -312,7 +314,7 @@ def startup(runs: int) -> dict[str, Any]:
     return {"runs": runs, "version_s": version, "import_aiohttp_s": raw, "ratio": version / raw}
 
 
-SECTIONS = ("throughput", "rate_limit", "memory", "overhead", "export_process", "startup")
+SECTIONS = ("throughput", "rate_limit", "budget", "memory", "overhead", "export_process", "startup")
 
 
 def main() -> None:
@@ -345,6 +347,8 @@ def main() -> None:
         results["throughput_50ms"] = throughput(0.05, 1 if quick else 3, 2 if quick else 3, quick)
     if "rate_limit" in only:
         results["rate_limit"] = rate_limit(1 if quick else 2)
+    if "budget" in only:
+        results["budget"] = budget(2 if quick else 5)
     if "memory" in only:
         results["memory"] = memory(1 if quick else 2)
     if "overhead" in only:
@@ -355,6 +359,8 @@ def main() -> None:
         results["startup"] = startup(10 if quick else 20)
     results["duration_s"] = time.perf_counter() - started
     markdown = render(results)
+    if "budget" in results:
+        markdown += "\n" + budget_markdown(results["budget"])
     print(markdown)
     if not args.no_write:
         # A partial run never overwrites the full one: it goes to latest-<sections>.*

@@ -28,7 +28,7 @@ async def test_a_released_admission_gives_its_place_back() -> None:
     scope = LimitScope(LimitScope.token_key_for(TOKEN))
     first = await limiter.acquire(scope)
     await limiter.commit(first)
-    limiter.observe(first, status=200, limit=100, remaining=3, retry_after=None)
+    limiter.observe(first, status=200, remaining=3, retry_after=None)
     for _ in range(3):
         cancelled = await limiter.acquire(scope)
         limiter.release(cancelled)  # never committed: it was not sent
@@ -90,7 +90,7 @@ async def test_remaining_counts_are_kept_per_scope() -> None:
     a, b = LimitScope(token, "org-a"), LimitScope(token, "org-b")
     first = await limiter.acquire(a)
     await limiter.commit(first)
-    limiter.observe(first, status=200, limit=100, remaining=5, retry_after=None)
+    limiter.observe(first, status=200, remaining=5, retry_after=None)
     for _ in range(10):  # org-b's traffic, no headers
         await limiter.commit(await limiter.acquire(b))
     loop = asyncio.get_running_loop()

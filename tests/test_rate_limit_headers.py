@@ -81,7 +81,6 @@ def test_any_sequence_of_answers_leaves_the_gate_sane(
         limiter.observe(
             admission,
             status=status,
-            limit=None,
             remaining=parse_rate_limit_count(remaining_text),
             retry_after=wait,
         )

@@ -114,6 +114,17 @@ async def test_four_limiters_share_one_window(make: MakeLimiter, limit: RateLimi
 
 
 @pytest.mark.virtual_time
+async def test_a_job_within_the_shared_window_is_admitted_at_once(make: MakeLimiter) -> None:
+    """Issue 11 item 6, shared: 101 requests from two processes under 600/60 s all leave at
+    t=0 (the GCRA pacing used to let 60 go, then drip)."""
+    limiters = [make([RateLimit(600, 60.0)]) for _ in range(2)]
+    scope = LimitScope(TOKEN_KEY)
+    log: list[float] = []
+    await asyncio.gather(*(admit(limiters[i % 2], scope, log) for i in range(101)))
+    assert log == [0.0] * 101
+
+
+@pytest.mark.virtual_time
 async def test_token_and_org_windows_hold_together(make: MakeLimiter) -> None:
     token_limit, org_limit = RateLimit(12, 1.0), RateLimit(4, 1.0, burst=1)
     limiters = [make([token_limit], [org_limit]) for _ in range(3)]
@@ -197,7 +208,7 @@ async def test_remaining_zero_does_not_gate_by_default(make: MakeLimiter) -> Non
         first = await limiter.acquire(scope)
         await limiter.commit(first)
         # Another process used the window up: the server says 0 remaining.
-        limiter.observe(first, status=200, limit=100, remaining=0, retry_after=None)
+        limiter.observe(first, status=200, remaining=0, retry_after=None)
         await admit(limiter, scope, times[name])
     assert times["shared"] == [0.0]  # the shared window decides, not this process's gate
     assert times["gated"] == [0.5]  # the opt-in local gate waits for its first probe

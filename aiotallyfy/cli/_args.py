@@ -120,7 +120,9 @@ def rate_limit(text: str) -> RateLimit:
     try:
         return RateLimit.parse(text)
     except ValueError:  # its message quotes the text
-        raise argparse.ArgumentTypeError("expected N/SECONDS such as 600/60") from None
+        raise argparse.ArgumentTypeError(
+            "expected N/SECONDS such as 600/60, or N/SECONDS/BURST such as 600/60/60"
+        ) from None
 
 
 def _server_rate_limit(text: str) -> RateLimit | None:
@@ -153,10 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--rate",
-        metavar="N/SECONDS",
+        metavar="N/SECONDS[/BURST]",
         action="append",
         type=rate_limit,
-        help="per-token limit, repeatable (default 600/60: Tallyfy's documented per-user limit)",
+        help="per-token limit, repeatable (default 600/60: Tallyfy's documented per-user limit; "
+        "any 600 may leave at once; 600/60/60 paces after 60)",
     )
     g.add_argument(
         "--org-rate",
