@@ -129,7 +129,11 @@ class _FileBody(Payload):
     ) -> None:
         size = self._size or 0
         limit = size if content_length is None else min(size, content_length)
-        handle = await asyncio.to_thread(self._open_fn)
+        # Opened and closed inline, not in a worker thread: aiohttp cancels this write when the
+        # connection drops, and a cancelled ``await to_thread(open)`` still opens the file in
+        # its thread, leaving a handle no one closes. Opening and closing a file for reading is
+        # a metadata operation; only the reads, which can be long, go to a thread.
+        handle = self._open_fn()
         try:
             sent = 0
             while sent < limit:
@@ -140,7 +144,7 @@ class _FileBody(Payload):
                 sent += len(chunk)
         finally:
             if self._close_after:
-                await asyncio.to_thread(handle.close)
+                handle.close()
 
     def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
         raise TypeError("a streamed file has no text form")
