@@ -24,6 +24,7 @@ from ._errors import (
 )
 from ._fanout import FanOutStream, OrgResult
 from ._health import HealthStatus
+from ._hooks import AttemptInfo, CallInfo, CallResult, RequestHooks
 from ._http import ClientStats, Response
 from ._limits import (
     DEFAULT_TOKEN_RATE_LIMITS,
@@ -172,3 +173,6 @@ __all__ += [
     "UploadSource",
     "Watcher",
 ]
+
+# Issue 14: request hooks (OpenTelemetry is ``aiotallyfy.otel``, imported only on demand).
+__all__ += ["AttemptInfo", "CallInfo", "CallResult", "RequestHooks"]

@@ -8,12 +8,14 @@ import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from ._auth import AuthBinding, StaticToken, TokenProvider, bind_provider
 from ._checks import positive_int, positive_seconds
 from ._clock import Clock
 from ._fanout import FanOutStream, OrgResult, fan_out, fan_out_stream
 from ._health import HealthStatus, check_health, health_url
+from ._hooks import ObservedHTTPCore, Observer, RequestHooks
 from ._http import ClientStats, HTTPCore, Response
 from ._limits import DEFAULT_TOKEN_RATE_LIMITS, LocalRateLimiter, RateLimit, RateLimiter
 from ._resources import (
@@ -90,6 +92,8 @@ class TallyfyClient:
       for a private CA or client certificates, e.g. ``ssl.create_default_context(cafile=...)``.
       OAuth token requests go through the same session, so they use it too.
     - ``allow_insecure_http``: plain ``http://`` is refused except to loopback; opt in here.
+    - ``hooks``: ``RequestHooks`` told about every call and attempt (metrics, traces:
+      ``aiotallyfy.otel.OpenTelemetryHooks``); none by default, at no cost.
     - ``clock``, ``rng``: injectable time and randomness, for tests.
     """
 
@@ -113,6 +117,7 @@ class TallyfyClient:
         clock: Clock | None = None,
         rng: random.Random | None = None,
         user_agent: str | None = None,
+        hooks: Sequence[RequestHooks[Any]] = (),
     ) -> None:
         positive_int("max_concurrency", max_concurrency)
         positive_int("max_response_bytes", max_response_bytes)
@@ -163,7 +168,7 @@ class TallyfyClient:
         # OAuth providers send their token requests through this client's session (its TLS
         # settings and pool) and time expiry on its clock.
         bind_provider(self._auth, AuthBinding(session=lambda: self._transport.session, clock=clock))
-        self._core = HTTPCore(
+        self._core = (ObservedHTTPCore if hooks else HTTPCore)(
             transport=self._transport,
             auth=self._auth,
             limiter=self._limiter,
@@ -172,6 +177,8 @@ class TallyfyClient:
             clock=clock,
             rng=rng,
         )
+        if hooks:  # request hooks (_hooks.py); without them the plain loop runs
+            self._core.observer = _observer(hooks, self.base_url, self._core.clock)
         self.max_concurrency = max_concurrency
         self.organizations = Organizations(self._core)
         self.tasks = Tasks(self._core)
@@ -335,3 +342,10 @@ class TallyfyClient:
     async def all_org_ids(self) -> list[str]:
         """The ids of every organization of the token's user (all pages)."""
         return [str(org["id"]) async for org in self.organizations.list()]
+
+
+def _observer(hooks: Sequence[RequestHooks[Any]], base_url: str, clock: Clock) -> Observer:
+    """The hooks' dispatcher, timing calls on the client's clock."""
+    url = urlsplit(base_url)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    return Observer(hooks, clock=clock, server=url.hostname or "", port=port)

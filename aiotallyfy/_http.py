@@ -11,7 +11,7 @@ import logging
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -41,6 +41,9 @@ from ._retry import (
 )
 from ._secrets import Secret, scrub, scrub_json
 from ._transport import Consume, RawResponse, Transport, TransportFailure
+
+if TYPE_CHECKING:
+    from ._hooks import Observer
 
 __all__ = ["ClientStats", "HTTPCore", "Response"]
 
@@ -98,6 +101,7 @@ class HTTPCore:
         self.stats = ClientStats()
         self._slots = asyncio.Semaphore(max_concurrency)
         self._scopes: dict[tuple[str, str | None], LimitScope] = {}
+        self.observer: Observer | None = None  # request hooks (_hooks.ObservedHTTPCore)
 
     def _scope(self, token: str, org_id: str | None) -> LimitScope:
         """The rate-limit scope: the provider's stable identity (a renewed OAuth token keeps
@@ -196,6 +200,11 @@ class HTTPCore:
                 idempotent=idempotent,
             )
             self._log(method, path, attempt, outcome, decision, admission)
+            if self.observer is not None:  # request hooks: one call site (_hooks.Observer)
+                self.observer.attempt(
+                    attempt, outcome, decision, admission.waited, self.clock.now() - started,
+                    raw, body, payload is not None or consume is not None,
+                )  # fmt: skip
             if decision.verdict is Verdict.SUCCESS:
                 assert raw is not None
                 return Response(
