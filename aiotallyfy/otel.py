@@ -28,8 +28,7 @@ recorded, and neither is the raw path, a query value, a header or the token.
 **Metrics** (meter ``aiotallyfy``). The two of OpenTelemetry's HTTP client conventions that
 apply, measured per *logical call* (what the calling service waits for, limiter queueing and
 retries included): ``http.client.request.duration`` (s) and ``http.client.active_requests``.
-Per attempt: ``aiotallyfy.client.attempt.duration`` (s, on the wire),
-``aiotallyfy.client.limiter.wait`` (s), ``aiotallyfy.client.rate_limited`` (429s),
+Per attempt: ``aiotallyfy.client.limiter.wait`` (s), ``aiotallyfy.client.rate_limited`` (429s),
 ``aiotallyfy.client.retries`` (by ``aiotallyfy.retry.reason``: the status or the failure
 kind); per call: ``aiotallyfy.client.outcome_unknown`` (writes that may have been applied).
 Every attribute is bounded: method (unknown ones are ``_OTHER``), route template, server,
@@ -66,6 +65,7 @@ _DURATION_BUCKETS = (
 _WAIT_BUCKETS = (0.0, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 _ORG = "aiotallyfy.organization.id"
+_CACHE_LIMIT = 4096
 
 
 @dataclass(slots=True)
@@ -97,6 +97,7 @@ class OpenTelemetryHooks(RequestHooks[_CallSpan]):
         self._org_on_spans = org_id_on_spans
         self._org_on_metrics = org_id_on_metrics
         self._wait_event_min = limiter_wait_event_min
+        self._attributes: dict[tuple[Any, ...], tuple[str, dict[str, Any], dict[str, Any]]] = {}
         self._duration = meter.create_histogram(
             "http.client.request.duration",
             unit="s",
@@ -107,12 +108,6 @@ class OpenTelemetryHooks(RequestHooks[_CallSpan]):
             "http.client.active_requests",
             unit="{request}",
             description="Logical calls to Tallyfy in progress, including those queued.",
-        )
-        self._attempt_duration = meter.create_histogram(
-            "aiotallyfy.client.attempt.duration",
-            unit="s",
-            description="Duration of one attempt on the wire (after the limiter).",
-            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
         )
         self._limiter_wait = meter.create_histogram(
             "aiotallyfy.client.limiter.wait",
@@ -135,6 +130,22 @@ class OpenTelemetryHooks(RequestHooks[_CallSpan]):
         )
 
     def on_call_start(self, call: CallInfo) -> _CallSpan:
+        key = (call.method, call.route, call.server_address, call.server_port, call.org_id)
+        known = self._attributes.get(key)
+        if known is None:
+            known = self._attributes_for(call)
+            if len(self._attributes) >= _CACHE_LIMIT:
+                self._attributes.clear()  # a bound: org ids and ports are not ours to count
+            self._attributes[key] = known
+        name, span_attributes, attributes = known
+        span = self._tracer.start_span(name, kind=SpanKind.CLIENT, attributes=span_attributes)
+        token = otel_context.attach(trace.set_span_in_context(span))
+        self._active.add(1, attributes)
+        return _CallSpan(span, token, attributes)
+
+    def _attributes_for(self, call: CallInfo) -> tuple[str, dict[str, Any], dict[str, Any]]:
+        """Span name, span attributes and metric attributes of a call (computed once per
+        method, route, server and organization; never mutated afterwards)."""
         method = call.method if call.method in _KNOWN_METHODS else "_OTHER"
         attributes: dict[str, Any] = {
             "http.request.method": method,
@@ -148,23 +159,10 @@ class OpenTelemetryHooks(RequestHooks[_CallSpan]):
                 span_attributes[_ORG] = call.org_id
             if self._org_on_metrics:
                 attributes[_ORG] = call.org_id
-        span = self._tracer.start_span(
-            f"{method} {call.route}", kind=SpanKind.CLIENT, attributes=span_attributes
-        )
-        token = otel_context.attach(trace.set_span_in_context(span))
-        self._active.add(1, attributes)
-        return _CallSpan(span, token, attributes)
+        return f"{method} {call.route}", span_attributes, attributes
 
     def on_attempt(self, state: _CallSpan, attempt: AttemptInfo) -> None:
         span, attributes = state.span, state.attributes
-        outcome = dict(attributes)
-        if attempt.status is not None:
-            outcome["http.response.status_code"] = attempt.status
-        if attempt.error is not None:
-            outcome["error.type"] = attempt.error
-        elif attempt.status is not None and attempt.status >= 400:
-            outcome["error.type"] = str(attempt.status)
-        self._attempt_duration.record(attempt.duration, outcome)
         self._limiter_wait.record(attempt.limiter_wait, attributes)
         if attempt.limiter_wait >= self._wait_event_min:
             span.add_event(
