@@ -8,7 +8,7 @@ import asyncio
 import importlib.util
 import sys
 import warnings
-from collections.abc import MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -36,6 +36,22 @@ def load(name: str) -> ModuleType:
     return module
 
 
+async def get_300_tasks(
+    get: Callable[[str], Awaitable[tuple[int, Any]]], fake: FakeTallyfy, org: str
+) -> None:
+    """300 concurrent GET /tasks/{id} through an example app: every answer right, and
+    exactly 300 requests seen by the fake (one shared client, no retries)."""
+    task_ids = fake.data.task_ids(org)
+    calls = [task_ids[i % len(task_ids)] for i in range(300)]
+    results = await asyncio.gather(*(get(t) for t in calls))
+    assert [s for s, _ in results] == [200] * 300
+    assert [b["id"] for _, b in results] == calls
+    assert [b["title"] for _, b in results] == [
+        (fake.data.task(org, t) or {})["title"] for t in calls
+    ]
+    assert fake.count("GET", "/tasks/") == 300
+
+
 async def test_aiohttp_app_concurrency_cancellation_and_cleanup() -> None:
     example = load("aiohttp_app")
     async with FakeTallyfy(orgs=1, tasks_per_org=60) as fake:
@@ -60,14 +76,7 @@ async def test_aiohttp_app_concurrency_cancellation_and_cleanup() -> None:
                     async with http.get(f"{base}/tasks/{task_id}") as r:
                         return r.status, await r.json()
 
-                calls = [task_ids[i % len(task_ids)] for i in range(300)]
-                results = await asyncio.gather(*(get(t) for t in calls))
-                assert [s for s, _ in results] == [200] * 300
-                assert [b["id"] for _, b in results] == calls
-                assert [b["title"] for _, b in results] == [
-                    (fake.data.task(org, t) or {})["title"] for t in calls
-                ]
-                assert fake.count("GET", "/tasks/") == 300  # one shared client, no retries
+                await get_300_tasks(get, fake, org)
                 connector = client._transport.session.connector
                 assert connector.limit == 8
                 assert len(connector._acquired) == 0  # every connection given back
@@ -181,14 +190,7 @@ async def test_fastapi_app_concurrency_deadline_disconnect_webhook_and_lifespan(
                         r = await http.get(f"/tasks/{task_id}")
                         return r.status_code, r.json()
 
-                    calls = [task_ids[i % len(task_ids)] for i in range(300)]
-                    results = await asyncio.gather(*(get(t) for t in calls))
-                    assert [s for s, _ in results] == [200] * 300
-                    assert [b["id"] for _, b in results] == calls
-                    assert [b["title"] for _, b in results] == [
-                        (fake.data.task(org, t) or {})["title"] for t in calls
-                    ]
-                    assert fake.count("GET", "/tasks/") == 300  # one shared client, no retries
+                    await get_300_tasks(get, fake, org)
                     assert connector.limit == 8
                     assert len(connector._acquired) == 0
 

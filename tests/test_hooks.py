@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import subprocess
 import sys
 import textwrap
 from typing import Any
 
 import pytest
+from _observability import ROUTE, Top, get_after_429_and_503
 
 from aiotallyfy import (
     AttemptInfo,
@@ -28,15 +28,6 @@ from aiotallyfy._http import HTTPCore
 from aiotallyfy.testing import FakeTallyfy
 
 pytestmark = pytest.mark.virtual_time
-
-ROUTE = "/organizations/{org}/tasks/{task}"
-
-
-class Top(random.Random):
-    """Jitter at its ceiling, so every wait is a number the test can write down."""
-
-    def uniform(self, a: float, b: float) -> float:
-        return b
 
 
 class Recorder(RequestHooks[str]):
@@ -60,16 +51,7 @@ def client_for(fake: FakeTallyfy, *hooks: RequestHooks[Any], **options: Any) -> 
 
 async def test_a_429_then_a_503_then_success_as_a_hook_sees_it() -> None:
     recorder = Recorder()
-    async with FakeTallyfy(orgs=1, tasks_per_org=3, latency=0.05) as fake:
-        org = fake.data.org_ids[0]
-        task = fake.data.task_ids(org)[0]
-        fake.inject("429", path_contains=task, retry_after=1)
-        fake.inject("html_503", path_contains=task)
-        async with client_for(fake, recorder) as client:
-            got = await client.tasks.get(org, task)
-        assert got["id"] == task
-        assert [r.status for r in fake.requests] == [429, 503, 200]
-        port = fake.port
+    org, port = await get_after_429_and_503(recorder)
     call = CallInfo("GET", ROUTE, org, "127.0.0.1", port)
     kinds = [kind for kind, _, _ in recorder.seen]
     assert kinds == ["start", "attempt", "attempt", "attempt", "end"]
@@ -122,7 +104,10 @@ async def test_outcome_unknown_not_found_and_a_write_body() -> None:
     ]
     assert attempts[0].request_bytes == len(b'{"title":"x"}')
     assert attempts[0].response_bytes is None  # no answer
-    assert [(e.call.method, e.call.route, e.outcome, e.status, e.error_type, e.attempts) for e in ends] == [
+    summary = [
+        (e.call.method, e.call.route, e.outcome, e.status, e.error_type, e.attempts) for e in ends
+    ]
+    assert summary == [
         ("POST", "/organizations/{org}/tasks", "outcome_unknown", None, "OutcomeUnknownError", 1),
         ("GET", ROUTE, "error", 404, "NotFoundError", 1),
     ]  # fmt: skip

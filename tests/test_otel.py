@@ -4,11 +4,11 @@ or id in any exported attribute; organization ids only when asked for; parenting
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from _observability import ROUTE, get_after_429_and_503
 from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -29,15 +29,6 @@ from aiotallyfy.otel import OpenTelemetryHooks
 from aiotallyfy.testing import FakeTallyfy
 
 pytestmark = pytest.mark.virtual_time
-
-ROUTE = "/organizations/{org}/tasks/{task}"
-
-
-class Top(random.Random):
-    """Jitter at its ceiling: every wait is a number the test can write down."""
-
-    def uniform(self, a: float, b: float) -> float:
-        return b
 
 
 class Telemetry:
@@ -90,17 +81,7 @@ class Telemetry:
 
 async def test_429_then_503_then_success_exact_span_events_and_metrics() -> None:
     otel = Telemetry()
-    async with FakeTallyfy(orgs=1, tasks_per_org=3, latency=0.05) as fake:
-        org = fake.data.org_ids[0]
-        task = fake.data.task_ids(org)[0]
-        fake.inject("429", path_contains=task, retry_after=1)
-        fake.inject("html_503", path_contains=task)
-        async with TallyfyClient(
-            fake.token, base_url=fake.base_url, rng=Top(), hooks=[otel.hooks]
-        ) as client:
-            assert (await client.tasks.get(org, task))["id"] == task
-        assert [r.status for r in fake.requests] == [429, 503, 200]
-        port = fake.port
+    _, port = await get_after_429_and_503(otel.hooks)
 
     (span,) = otel.finished()
     base = {

@@ -13,6 +13,7 @@ from aiotallyfy.testing import FakeTallyfy
 
 HEX = "3f9c2a6d1e8b4c7fa0b1c2d3e4f5a6b7"
 EMAIL = "kim%2Bx%40example.com"
+ORG = f"/organizations/{HEX}"
 
 
 def concrete(pattern: str) -> str:
@@ -45,10 +46,10 @@ def test_vocabulary_is_exactly_the_fake_routes_words_plus_application_routes() -
     [
         ("/me", "/me"),
         ("/organizations/abc", "/organizations/{org}"),
-        (f"/organizations/{HEX}/runs/{HEX}/tasks/{HEX}", "/organizations/{org}/runs/{run}/tasks/{task}"),
-        (f"/organizations/{HEX}/guests/{EMAIL}/to/member", "/organizations/{org}/guests/{guest}/to/member"),
-        (f"/organizations/{HEX}/tags/12", "/organizations/{org}/tags/{tag}"),
-        (f"/organizations/{HEX}/checklists/tags/12", "/organizations/{org}/checklists/tags/{association}"),
+        (f"{ORG}/runs/{HEX}/tasks/{HEX}", "/organizations/{org}/runs/{run}/tasks/{task}"),
+        (f"{ORG}/guests/{EMAIL}/to/member", "/organizations/{org}/guests/{guest}/to/member"),
+        (f"{ORG}/tags/12", "/organizations/{org}/tags/{tag}"),
+        (f"{ORG}/checklists/tags/12", "/organizations/{org}/checklists/tags/{association}"),
         (f"/applications/{HEX}/users/{EMAIL}/token", "/applications/{org}/users/{user}/token"),
         (f"/organizations/{HEX}/search?search=secret+words&on=task", "/organizations/{org}/search"),
         # unknown words are placeholders too: deny by default
