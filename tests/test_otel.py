@@ -19,6 +19,8 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from aiotallyfy import (
     AttemptInfo,
+    CallInfo,
+    CallResult,
     NotFoundError,
     OutcomeUnknownError,
     RequestHooks,
@@ -261,3 +263,37 @@ async def test_the_call_span_is_a_child_of_the_callers_span_and_current_during_t
     assert first.context.trace_id == parent.context.trace_id
     assert current == [first.context.span_id, second.context.span_id]
     assert trace.get_current_span() is trace.INVALID_SPAN  # detached after each call
+
+
+class FailsToStart(RequestHooks[None]):
+    def __init__(self) -> None:
+        self.later_calls = 0
+
+    def on_call_start(self, call: CallInfo) -> None:
+        raise RuntimeError("no")
+
+    def on_attempt(self, state: None, attempt: AttemptInfo) -> None:
+        self.later_calls += 1
+
+    def on_call_end(self, state: None, result: CallResult) -> None:
+        self.later_calls += 1
+
+
+async def test_a_hook_failing_at_start_leaves_the_span_and_context_intact(
+    fake: FakeTallyfy, caplog: pytest.LogCaptureFixture
+) -> None:
+    otel, failing = Telemetry(), FailsToStart()
+    async with TallyfyClient(
+        fake.token, base_url=fake.base_url, hooks=[otel.hooks, failing]
+    ) as client:
+        await client.me()
+        await client.me()
+    spans = otel.finished()
+    assert [s.name for s in spans] == ["GET /me", "GET /me"]  # each started and ended once
+    assert [s.parent for s in spans] == [None, None]  # the first did not stay current
+    assert trace.get_current_span() is trace.INVALID_SPAN
+    assert failing.later_calls == 0  # a hook that did not start a call hears no more of it
+    assert [r.getMessage() for r in caplog.records if "request hook" in r.getMessage()] == [
+        "request hook FailsToStart raised RuntimeError; ignored (further errors from it are "
+        "not logged)"
+    ]
