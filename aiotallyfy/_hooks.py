@@ -161,6 +161,8 @@ class _CallState:
         self.context_token: Token[_CallState | None] | None = None
 
 
+_NOT_STARTED: Any = object()  # the state of a hook whose ``on_call_start`` raised
+
 # The call in flight on this task: set by ``ObservedHTTPCore.request`` around the request loop
 # so that the loop's attempt site needs no extra argument (a contextvar is per task, and a
 # nested call, e.g. an application token minted inside a member's call, restores it).
@@ -185,20 +187,15 @@ class Observer:
     def start(self, method: str, path: str, org_id: str | None) -> _CallState:
         call = CallInfo(method.upper(), route_template(path), org_id, self._server, self._port)
         state = _CallState(call, self._clock.now())
-        try:
-            state.states = [hook.on_call_start(call) for hook in self._hooks]
-        except Exception:
-            state.states = [self._start_one(hook, call) for hook in self._hooks]
+        states = state.states
+        for hook in self._hooks:
+            try:
+                states.append(hook.on_call_start(call))
+            except Exception as exc:
+                self._failed(hook, exc)
+                states.append(_NOT_STARTED)  # this call is not reported to that hook again
         state.context_token = _CURRENT.set(state)
         return state
-
-    def _start_one(self, hook: RequestHooks[Any], call: CallInfo) -> Any:
-        """One hook's ``on_call_start``, the slow way: after some hook raised."""
-        try:
-            return hook.on_call_start(call)
-        except Exception as exc:
-            self._failed(hook, exc)
-            return None
 
     def attempt(
         self,
@@ -241,6 +238,8 @@ class Observer:
         if status == 429:
             state.rate_limited += 1
         for hook, hook_state in zip(self._hooks, state.states, strict=True):
+            if hook_state is _NOT_STARTED:
+                continue
             try:
                 hook.on_attempt(hook_state, info)
             except Exception as exc:
@@ -273,6 +272,8 @@ class Observer:
             state.response_bytes,
         )
         for hook, hook_state in zip(self._hooks, state.states, strict=True):
+            if hook_state is _NOT_STARTED:
+                continue
             try:
                 hook.on_call_end(hook_state, result)
             except Exception as exc:
