@@ -177,6 +177,7 @@ class TallyfyClient:
             clock=clock,
             rng=rng,
         )
+        self._hooks = tuple(hooks)
         if hooks:  # request hooks (_hooks.py); without them the plain loop runs
             self._core.observer = _observer(hooks, self.base_url, self._core.clock)
         self.max_concurrency = max_concurrency
@@ -327,13 +328,14 @@ class TallyfyClient:
         (application, ``ClientCredentialsGrant``) client and renewed before they expire.
 
         It has its own session and rate limiter (Tallyfy counts per user, and this is another
-        user); it inherits this client's ``base_url`` (and its ``http://`` opt-in) and TLS
-        context unless ``options`` say otherwise. Keep this client open while it is used;
-        closing it does not close this one.
+        user); it inherits this client's ``base_url`` (and its ``http://`` opt-in), TLS
+        context and request ``hooks`` unless ``options`` say otherwise. Keep this client open
+        while it is used; closing it does not close this one.
         """
         provider = self.applications.member_token_provider(org_id, email)
         options.setdefault("base_url", self.base_url)
         options.setdefault("allow_insecure_http", self.base_url.startswith("http://"))
+        options.setdefault("hooks", self._hooks)
         ssl_context = self._transport.ssl_context
         if ssl_context is not None:
             options.setdefault("ssl_context", ssl_context)

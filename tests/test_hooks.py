@@ -19,13 +19,14 @@ from aiotallyfy import (
     AttemptInfo,
     CallInfo,
     CallResult,
+    ClientCredentialsGrant,
     NotFoundError,
     OutcomeUnknownError,
     RequestHooks,
     TallyfyClient,
 )
 from aiotallyfy._http import HTTPCore
-from aiotallyfy.testing import FakeTallyfy
+from aiotallyfy.testing import FakeTallyfy, enable_applications, enable_oauth
 
 pytestmark = pytest.mark.virtual_time
 
@@ -217,3 +218,44 @@ def test_opentelemetry_is_not_imported_unless_asked_for() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
     )
     assert out.stdout.splitlines() == ["[]", "True"]
+
+
+async def test_a_member_client_inherits_hooks_and_nested_calls_are_told_apart() -> None:
+    """``as_member`` passes the hooks on; the member's call mints its token through the app
+    client inside it, and each attempt is reported against its own call."""
+    recorder = Recorder()
+    async with FakeTallyfy(orgs=1, tasks_per_org=1) as fake:
+        org = fake.data.org_ids[0]
+        oauth = enable_oauth(fake, client_id="15", client_secret="app-secret")
+        enable_applications(fake, oauth, org_id=org)
+
+        def grant() -> ClientCredentialsGrant:
+            return ClientCredentialsGrant(
+                client_id="15", client_secret="app-secret", token_url=oauth.token_url
+            )
+
+        async with TallyfyClient(grant(), base_url=fake.base_url) as app:
+            await app.applications.create_user(
+                org, email="kim@example.com", first_name="K", last_name="L"
+            )
+            async with app.as_member(org, "kim@example.com", hooks=[recorder]) as member:
+                assert member._hooks == (recorder,)
+                await member.me()
+            inherited = app.as_member(org, "kim@example.com")
+            assert inherited._hooks == ()
+            await inherited.aclose()
+        async with TallyfyClient(grant(), base_url=fake.base_url, hooks=[recorder]) as app:
+            recorder.seen.clear()
+            async with app.as_member(org, "kim@example.com") as member:
+                assert member._hooks == (recorder,)
+                await member.me()
+    token_route = "/applications/{org}/users/{user}/token"
+    seen = [(k, info.route if k == "start" else state) for k, info, state in recorder.seen]
+    assert seen == [
+        ("start", "/me"),
+        ("start", token_route),
+        ("attempt", f"state:{token_route}"),
+        ("end", f"state:{token_route}"),
+        ("attempt", "state:/me"),
+        ("end", "state:/me"),
+    ]  # fmt: skip
