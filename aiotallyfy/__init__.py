@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     )
     from ._fanout import FanOutStream, OrgResult
     from ._health import HealthStatus
+    from ._hooks import AttemptInfo, CallInfo, CallResult, RequestHooks
     from ._http import ClientStats, Response
     from ._limits import (
         DEFAULT_TOKEN_RATE_LIMITS,
@@ -174,6 +175,9 @@ __all__ += [
     "Watcher",
 ]
 
+# Issue 14: request hooks (OpenTelemetry is ``aiotallyfy.otel``, imported only on demand).
+__all__ += ["AttemptInfo", "CallInfo", "CallResult", "RequestHooks"]
+
 _BY_MODULE: dict[str, tuple[str, ...]] = {
     "_auth": (
         "CallableTokenProvider",
@@ -206,6 +210,7 @@ _BY_MODULE: dict[str, tuple[str, ...]] = {
     ),
     "_fanout": ("FanOutStream", "OrgResult"),
     "_health": ("HealthStatus",),
+    "_hooks": ("AttemptInfo", "CallInfo", "CallResult", "RequestHooks"),
     "_http": ("ClientStats", "Response"),
     "_limits": (
         "DEFAULT_TOKEN_RATE_LIMITS",

@@ -9,12 +9,14 @@ import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from ._auth import AuthBinding, StaticToken, TokenProvider, bind_provider
 from ._checks import positive_int, positive_seconds
 from ._clock import Clock
 from ._fanout import FanOutStream, OrgResult, fan_out
 from ._health import HealthStatus, check_health, health_url
+from ._hooks import ObservedHTTPCore, Observer, RequestHooks
 from ._http import ClientStats, HTTPCore, Response
 from ._limits import (
     DEFAULT_TOKEN_RATE_LIMITS,
@@ -100,6 +102,8 @@ class TallyfyClient:
       for a private CA or client certificates, e.g. ``ssl.create_default_context(cafile=...)``.
       OAuth token requests go through the same transport, so they use it too.
     - ``allow_insecure_http``: plain ``http://`` is refused except to loopback; opt in here.
+    - ``hooks``: ``RequestHooks`` told about every call and attempt (metrics, traces:
+      ``aiotallyfy.otel.OpenTelemetryHooks``); none by default, at no cost.
     - ``clock``, ``rng``: injectable time and randomness, for tests.
     """
 
@@ -123,6 +127,7 @@ class TallyfyClient:
         clock: Clock | None = None,
         rng: random.Random | None = None,
         user_agent: str | None = None,
+        hooks: Sequence[RequestHooks[Any]] = (),
     ) -> None:
         positive_int("max_concurrency", max_concurrency)
         positive_int("max_response_bytes", max_response_bytes)
@@ -155,7 +160,7 @@ class TallyfyClient:
             user_agent=user_agent or f"aiotallyfy/{__version__}",
             max_response_bytes=max_response_bytes,
         )
-        self._core = HTTPCore(
+        self._core = (ObservedHTTPCore if hooks else HTTPCore)(
             transport=self._transport,
             auth=self._auth,
             limiter=self._limiter,
@@ -167,6 +172,9 @@ class TallyfyClient:
         # OAuth providers send their token requests through this client's send path (its
         # TLS settings, pool, body cap, counters and log) and time expiry on its clock.
         bind_provider(self._auth, AuthBinding(send=self._core.send_unmetered, clock=clock))
+        self._hooks = tuple(hooks)
+        if hooks:  # request hooks (_hooks.py); without them the plain loop runs
+            self._core.observer = _observer(hooks, self.base_url, self._core.clock)
         self.max_concurrency = max_concurrency
         self.organizations = Organizations(self._core)
         self.tasks = Tasks(self._core)
@@ -315,13 +323,14 @@ class TallyfyClient:
         (application, ``ClientCredentialsGrant``) client and renewed before they expire.
 
         It has its own session and rate limiter (Tallyfy counts per user, and this is another
-        user); it inherits this client's ``base_url`` (and its ``http://`` opt-in) and TLS
-        context unless ``options`` say otherwise. Keep this client open while it is used;
-        closing it does not close this one.
+        user); it inherits this client's ``base_url`` (and its ``http://`` opt-in), TLS
+        context and request ``hooks`` unless ``options`` say otherwise. Keep this client open
+        while it is used; closing it does not close this one.
         """
         provider = self.applications.member_token_provider(org_id, email)
         options.setdefault("base_url", self.base_url)
         options.setdefault("allow_insecure_http", self.base_url.startswith("http://"))
+        options.setdefault("hooks", self._hooks)
         ssl_context = self._transport.ssl_context
         if ssl_context is not None:
             options.setdefault("ssl_context", ssl_context)
@@ -370,3 +379,10 @@ def _limiter_for(
         rng=rng,
         feedback_scope="token" if feedback is _UNSET else feedback,
     )
+
+
+def _observer(hooks: Sequence[RequestHooks[Any]], base_url: str, clock: Clock) -> Observer:
+    """The hooks' dispatcher, timing calls on the client's clock."""
+    url = urlsplit(base_url)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    return Observer(hooks, clock=clock, server=url.hostname or "", port=port)

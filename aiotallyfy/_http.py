@@ -18,7 +18,7 @@ import logging
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import orjson
@@ -49,6 +49,9 @@ from ._retry import (
 )
 from ._secrets import Secret, scrub, scrub_json
 from ._transport import Body, Consume, RawResponse, Transport, TransportFailure, build_url
+
+if TYPE_CHECKING:
+    from ._hooks import Observer
 
 __all__ = ["ClientStats", "HTTPCore", "Response", "failure_error"]
 
@@ -107,6 +110,7 @@ class HTTPCore:
         self.stats = ClientStats()
         self._slots = asyncio.Semaphore(max_concurrency)
         self._scopes: dict[tuple[str, str | None], LimitScope] = {}
+        self.observer: Observer | None = None  # request hooks (_hooks.ObservedHTTPCore)
 
     def _scope(self, token: str, org_id: str | None) -> LimitScope:
         """The rate-limit scope: the provider's stable identity (a renewed OAuth token keeps
@@ -216,6 +220,11 @@ class HTTPCore:
                     idempotent=idempotent,
                 )
                 self._log(method, path, attempt, outcome, decision, admission.waited)
+                if self.observer is not None:  # request hooks: one call site (_hooks.Observer)
+                    self.observer.attempt(
+                        attempt, outcome, decision, admission.waited, self.clock.now() - started,
+                        raw, body, payload is not None or consume is not None,
+                    )  # fmt: skip
                 if decision.verdict is Verdict.SUCCESS:
                     assert raw is not None
                     return Response(
