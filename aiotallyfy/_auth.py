@@ -11,6 +11,9 @@ Providers here:
 - ``PerOrgTokens``: a different token or provider per organization, with a default.
 - ``PasswordGrant`` / ``ClientCredentialsGrant`` (in ``_oauth``): OAuth grants that renew.
 
+``_oauth`` builds on this module, never the reverse; reading OAuth settings from the
+environment is the CLI's business (``cli._credentials.provider_from_env``).
+
 Every renewing provider is *single flight*: however many requests find the token expired, or
 come back 401, at the same moment, one token request is made and the others await it. A 401
 for a token older than the current one does not renew again; the request is simply retried
@@ -30,18 +33,18 @@ from ._errors import AuthenticationError, TallyfyError
 from ._secrets import Secret
 
 if TYPE_CHECKING:
-    import aiohttp
+    from ._transport import Body, RawResponse
 
 __all__ = [
     "AuthBinding",
     "CallableTokenProvider",
     "IssuedToken",
     "PerOrgTokens",
+    "SendUnmetered",
     "StaticToken",
     "SupportsBind",
     "TokenProvider",
     "bind_provider",
-    "provider_from_env",
 ]
 
 logger = logging.getLogger("aiotallyfy.auth")
@@ -66,12 +69,30 @@ class TokenProvider(Protocol):
     async def aclose(self) -> None: ...
 
 
+class SendUnmetered(Protocol):
+    """One unauthenticated attempt outside the rate-limit budget (``HTTPCore.send_unmetered``):
+    a ``RawResponse``, or ``TransportFailure``."""
+
+    async def __call__(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: Body = None,
+        extra_headers: Mapping[str, str] | None = None,
+        follow_redirects: bool = True,
+        total_timeout: float | None = None,
+        attempt: int = 1,
+    ) -> RawResponse: ...
+
+
 @dataclass(frozen=True, slots=True)
 class AuthBinding:
-    """What a client lends its token provider: the shared HTTP session (so token requests
-    obey the client's TLS settings and connection pool) and the client's clock."""
+    """What a client lends its token provider: its send path (so token requests obey the
+    client's TLS settings, pool and body cap, and are counted and logged with its other
+    requests) and the client's clock."""
 
-    session: Callable[[], aiohttp.ClientSession] | None = None
+    send: SendUnmetered | None = None
     clock: Clock | None = None
 
 
@@ -447,55 +468,3 @@ def _as_provider(value: str | Secret | TokenProvider) -> TokenProvider:
     if isinstance(value, (str, Secret)):
         return StaticToken(value)
     return value
-
-
-def provider_from_env(
-    environ: Mapping[str, str], *, token_url: str | None = None
-) -> TokenProvider | None:
-    """An OAuth provider configured from environment variables, or ``None`` if there is none.
-
-    - ``TALLYFY_CLIENT_ID`` and ``TALLYFY_CLIENT_SECRET``: required for OAuth;
-    - ``TALLYFY_USERNAME`` and ``TALLYFY_PASSWORD``: present → password grant (user context);
-      absent → client credentials (application context);
-    - ``TALLYFY_TOKEN_URL``: the token endpoint (``token_url`` wins; default Tallyfy's).
-
-    Secrets come from the environment, never from argv. A half-configured environment raises
-    ``ValueError`` naming the missing variable (never a value).
-    """
-    from ._oauth import DEFAULT_TOKEN_URL, ClientCredentialsGrant, PasswordGrant
-
-    def get(name: str) -> str | None:
-        value = environ.get(name, "").strip()
-        return value or None
-
-    client_id = get("TALLYFY_CLIENT_ID")
-    client_secret = get("TALLYFY_CLIENT_SECRET")
-    username = get("TALLYFY_USERNAME")
-    password = get("TALLYFY_PASSWORD")
-    if client_id is None and client_secret is None:
-        if username is not None or password is not None:
-            raise ValueError(
-                "TALLYFY_USERNAME/TALLYFY_PASSWORD need TALLYFY_CLIENT_ID and "
-                "TALLYFY_CLIENT_SECRET (the password grant authenticates the OAuth client too)"
-            )
-        return None
-    if client_id is None:
-        raise ValueError("TALLYFY_CLIENT_SECRET is set but TALLYFY_CLIENT_ID is missing")
-    if client_secret is None:
-        raise ValueError("TALLYFY_CLIENT_ID is set but TALLYFY_CLIENT_SECRET is missing")
-    url = token_url or get("TALLYFY_TOKEN_URL") or DEFAULT_TOKEN_URL
-    if username is not None or password is not None:
-        if username is None:
-            raise ValueError("TALLYFY_PASSWORD is set but TALLYFY_USERNAME is missing")
-        if password is None:
-            raise ValueError("TALLYFY_USERNAME is set but TALLYFY_PASSWORD is missing")
-        return PasswordGrant(
-            client_id=client_id,
-            client_secret=Secret(client_secret),
-            username=username,
-            password=Secret(password),
-            token_url=url,
-        )
-    return ClientCredentialsGrant(
-        client_id=client_id, client_secret=Secret(client_secret), token_url=url
-    )

@@ -3,19 +3,28 @@ lifetime; the behaviour lives in the modules it composes."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from ._auth import AuthBinding, StaticToken, TokenProvider, bind_provider
 from ._checks import positive_int, positive_seconds
 from ._clock import Clock
-from ._fanout import FanOutStream, OrgResult, fan_out, fan_out_stream
+from ._fanout import FanOutStream, OrgResult, fan_out
 from ._health import HealthStatus, check_health, health_url
+from ._hooks import ObservedHTTPCore, Observer, RequestHooks
 from ._http import ClientStats, HTTPCore, Response
-from ._limits import DEFAULT_TOKEN_RATE_LIMITS, LocalRateLimiter, RateLimit, RateLimiter
+from ._limits import (
+    DEFAULT_TOKEN_RATE_LIMITS,
+    FeedbackScope,
+    LocalRateLimiter,
+    RateLimit,
+    RateLimiter,
+)
 from ._resources import (
     Applications,
     Automations,
@@ -45,8 +54,8 @@ from ._secrets import Secret
 from ._transport import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_RESPONSE_BYTES,
+    AiohttpTransport,
     Timeouts,
-    Transport,
     normalize_base_url,
 )
 from ._types import Me
@@ -85,11 +94,16 @@ class TallyfyClient:
       for the limiter or a connection never counts against it. Must be > 0.
     - ``max_response_bytes``: the largest decoded answer accepted (default 64 MiB), checked
       while reading, so a compression bomb stops there: ``ResponseTooLargeError``.
-    - ``limiter``: a ``RateLimiter`` to use instead of the in-process one.
+    - ``limiter``: a ``RateLimiter`` to use instead of the in-process one. It carries its own
+      limits, so passing ``rate_limits``, ``org_rate_limits`` or ``rate_limit_feedback`` with
+      it raises ``ValueError`` rather than ignoring them.
+    - ``rate_limit_feedback``: ``"token"`` (default) or ``"org"``; see ``LocalRateLimiter``.
     - ``ssl_context``: TLS is verified by default (system CAs); pass an ``ssl.SSLContext``
       for a private CA or client certificates, e.g. ``ssl.create_default_context(cafile=...)``.
-      OAuth token requests go through the same session, so they use it too.
+      OAuth token requests go through the same transport, so they use it too.
     - ``allow_insecure_http``: plain ``http://`` is refused except to loopback; opt in here.
+    - ``hooks``: ``RequestHooks`` told about every call and attempt (metrics, traces:
+      ``aiotallyfy.otel.OpenTelemetryHooks``); none by default, at no cost.
     - ``clock``, ``rng``: injectable time and randomness, for tests.
     """
 
@@ -98,8 +112,8 @@ class TallyfyClient:
         token: str | Secret | TokenProvider,
         *,
         base_url: str = DEFAULT_BASE_URL,
-        rate_limits: Sequence[RateLimit] = DEFAULT_TOKEN_RATE_LIMITS,
-        org_rate_limits: Sequence[RateLimit] = (),
+        rate_limits: Sequence[RateLimit] = _UNSET,
+        org_rate_limits: Sequence[RateLimit] = _UNSET,
         max_concurrency: int = 16,
         max_retries: int = _UNSET,
         retry_budget: float = _UNSET,
@@ -107,12 +121,13 @@ class TallyfyClient:
         timeout: float | Timeouts = 60.0,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         limiter: RateLimiter | None = None,
-        rate_limit_feedback: str = "token",
+        rate_limit_feedback: FeedbackScope = _UNSET,
         ssl_context: ssl.SSLContext | None = None,
         allow_insecure_http: bool = False,
         clock: Clock | None = None,
         rng: random.Random | None = None,
         user_agent: str | None = None,
+        hooks: Sequence[RequestHooks[Any]] = (),
     ) -> None:
         positive_int("max_concurrency", max_concurrency)
         positive_int("max_response_bytes", max_response_bytes)
@@ -127,32 +142,17 @@ class TallyfyClient:
         if retry_budget is not _UNSET:
             overrides["total_budget"] = retry_budget
         if overrides:
-            policy = RetryPolicy(
-                **{
-                    "max_retries": policy.max_retries,
-                    "backoff_base": policy.backoff_base,
-                    "backoff_cap": policy.backoff_cap,
-                    "retry_after_cap": policy.retry_after_cap,
-                    "total_budget": policy.total_budget,
-                    "retry_statuses": policy.retry_statuses,
-                    "idempotent_methods": policy.idempotent_methods,
-                    **overrides,
-                }
-            )
+            policy = dataclasses.replace(policy, **overrides)
         if isinstance(timeout, Timeouts):
             timeouts = timeout
         else:
             # 0 or -1 used to reach aiohttp, which reads them as "no time limit" (L11).
             timeouts = Timeouts(total=positive_seconds("timeout", timeout))
         rng = rng or random.Random()
-        self._limiter: RateLimiter = limiter or LocalRateLimiter(
-            rate_limits,
-            org_rate_limits,
-            clock=clock,
-            rng=rng,
-            feedback_scope=rate_limit_feedback,
+        self._limiter: RateLimiter = _limiter_for(
+            limiter, rate_limits, org_rate_limits, rate_limit_feedback, clock=clock, rng=rng
         )
-        self._transport = Transport(
+        self._transport = AiohttpTransport(
             base_url=self.base_url,
             max_connections=max_concurrency,
             timeouts=timeouts,
@@ -160,10 +160,7 @@ class TallyfyClient:
             user_agent=user_agent or f"aiotallyfy/{__version__}",
             max_response_bytes=max_response_bytes,
         )
-        # OAuth providers send their token requests through this client's session (its TLS
-        # settings and pool) and time expiry on its clock.
-        bind_provider(self._auth, AuthBinding(session=lambda: self._transport.session, clock=clock))
-        self._core = HTTPCore(
+        self._core = (ObservedHTTPCore if hooks else HTTPCore)(
             transport=self._transport,
             auth=self._auth,
             limiter=self._limiter,
@@ -172,6 +169,12 @@ class TallyfyClient:
             clock=clock,
             rng=rng,
         )
+        # OAuth providers send their token requests through this client's send path (its
+        # TLS settings, pool, body cap, counters and log) and time expiry on its clock.
+        bind_provider(self._auth, AuthBinding(send=self._core.send_unmetered, clock=clock))
+        self._hooks = tuple(hooks)
+        if hooks:  # request hooks (_hooks.py); without them the plain loop runs
+            self._core.observer = _observer(hooks, self.base_url, self._core.clock)
         self.max_concurrency = max_concurrency
         self.organizations = Organizations(self._core)
         self.tasks = Tasks(self._core)
@@ -249,7 +252,7 @@ class TallyfyClient:
         no token, outside the rate limiter and retries; ``ok`` is a 2xx. With a base URL other
         than Tallyfy's production roots it asks ``{base_url}/health`` (see ``_health``);
         ``url`` overrides. Raises ``TransportError`` only when nothing usable came back."""
-        return await check_health(self._transport, url or health_url(self.base_url))
+        return await check_health(self._core.send_unmetered, url or health_url(self.base_url))
 
     async def request(
         self,
@@ -292,7 +295,7 @@ class TallyfyClient:
         on_org_done: Callable[[OrgResult[T]], None] | None = None,
     ) -> FanOutStream[T]:
         """Yield ``(org_id, item)`` as items arrive, in constant memory; see ``FanOutStream``."""
-        return fan_out_stream(
+        return FanOutStream(
             org_ids,
             fn,
             concurrency=self._concurrency(concurrency),
@@ -320,13 +323,14 @@ class TallyfyClient:
         (application, ``ClientCredentialsGrant``) client and renewed before they expire.
 
         It has its own session and rate limiter (Tallyfy counts per user, and this is another
-        user); it inherits this client's ``base_url`` (and its ``http://`` opt-in) and TLS
-        context unless ``options`` say otherwise. Keep this client open while it is used;
-        closing it does not close this one.
+        user); it inherits this client's ``base_url`` (and its ``http://`` opt-in), TLS
+        context and request ``hooks`` unless ``options`` say otherwise. Keep this client open
+        while it is used; closing it does not close this one.
         """
         provider = self.applications.member_token_provider(org_id, email)
         options.setdefault("base_url", self.base_url)
         options.setdefault("allow_insecure_http", self.base_url.startswith("http://"))
+        options.setdefault("hooks", self._hooks)
         ssl_context = self._transport.ssl_context
         if ssl_context is not None:
             options.setdefault("ssl_context", ssl_context)
@@ -335,3 +339,50 @@ class TallyfyClient:
     async def all_org_ids(self) -> list[str]:
         """The ids of every organization of the token's user (all pages)."""
         return [str(org["id"]) async for org in self.organizations.list()]
+
+
+def _limiter_for(
+    limiter: RateLimiter | None,
+    rate_limits: Sequence[RateLimit],
+    org_rate_limits: Sequence[RateLimit],
+    feedback: FeedbackScope,
+    *,
+    clock: Clock | None,
+    rng: random.Random,
+) -> RateLimiter:
+    """The caller's limiter, or the in-process one built from the limit options.
+
+    A limiter brought by the caller was built with its own limits; limit options passed
+    beside it could only be ignored, and silently ignoring a rate limit someone asked for
+    is how a budget gets overrun. So that combination is refused.
+    """
+    given = [
+        name
+        for name, value in (
+            ("rate_limits", rate_limits),
+            ("org_rate_limits", org_rate_limits),
+            ("rate_limit_feedback", feedback),
+        )
+        if value is not _UNSET
+    ]
+    if limiter is not None:
+        if given:
+            raise ValueError(
+                f"limiter= replaces the client's own rate limiter, so {', '.join(given)} "
+                "would be ignored; configure those on the limiter you pass"
+            )
+        return limiter
+    return LocalRateLimiter(
+        DEFAULT_TOKEN_RATE_LIMITS if rate_limits is _UNSET else rate_limits,
+        () if org_rate_limits is _UNSET else org_rate_limits,
+        clock=clock,
+        rng=rng,
+        feedback_scope="token" if feedback is _UNSET else feedback,
+    )
+
+
+def _observer(hooks: Sequence[RequestHooks[Any]], base_url: str, clock: Clock) -> Observer:
+    """The hooks' dispatcher, timing calls on the client's clock."""
+    url = urlsplit(base_url)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    return Observer(hooks, clock=clock, server=url.hostname or "", port=port)

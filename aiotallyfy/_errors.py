@@ -17,6 +17,7 @@ __all__ = [
     "BadRequestError",
     "ConflictError",
     "FileTooLargeError",
+    "InvalidArgument",
     "NotFoundError",
     "OutcomeUnknownError",
     "PaginationError",
@@ -134,8 +135,7 @@ class ConflictError(APIStatusError):
 class ValidationError(APIStatusError):
     """422: the server rejected the input; ``errors`` maps field names to messages.
 
-    Also raised locally, before anything is sent, for input the API would silently drop or
-    mishandle (then ``status`` is 0 and ``attempts`` is 0).
+    Input rejected locally, before anything is sent, is an ``InvalidArgument`` instead.
     """
 
 
@@ -162,6 +162,30 @@ class RedirectError(APIStatusError):
     def __init__(self, message: str, *, location: str | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.location = location
+
+
+class InvalidArgument(TallyfyError, ValueError):
+    """An argument rejected locally, before anything was sent: input the API would refuse,
+    silently drop or mishandle (a list-shaped ``prerun``, a naive ``datetime``, an id with a
+    ``/``). No request was made, so there is no status and ``attempts`` is 0; the message
+    says what is wrong, never "HTTP ...".
+
+    It is a ``ValueError`` as well, the usual type for a bad argument. ``errors`` maps the
+    argument's name to the message, the shape of ``ValidationError.errors`` (a server 422),
+    so one handler can show both; ``field`` is that name, when there is one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        errors: Mapping[str, list[str]] | None = None,
+        method: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        super().__init__(message, method=method, path=path)
+        self.errors: dict[str, list[str]] = dict(errors or {})
+        self.field: str | None = next(iter(self.errors), None)
 
 
 class TransportError(TallyfyError):

@@ -1,10 +1,11 @@
 """Many organizations at once, with per-organization results, never all-or-nothing.
 
 ``fan_out`` gathers each org's items and yields one ``OrgResult`` per org as each finishes.
-``fan_out_stream`` yields ``(org_id, item)`` as items arrive, through a bounded buffer, so an
-export of any size runs in constant memory. In both, one org's failure is recorded in its
-result and never cancels the others; cancelling the consumer (or leaving the loop) cancels
-every worker and waits for them, so nothing keeps running behind the caller's back.
+``FanOutStream`` (``client.fan_out_stream``) yields ``(org_id, item)`` as items arrive, or a
+page at a time (``pages()``), through a bounded buffer, so an export of any size runs in
+constant memory. In both, one org's failure is recorded in its result and never cancels the
+others; cancelling the consumer (or leaving the loop) cancels every worker and waits for them,
+so nothing keeps running behind the caller's back.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from ._checks import positive_int
 from ._errors import PaginationError
 from ._pagination import Page, SupportsPages
 
-__all__ = ["FanOutStream", "OrgResult", "fan_out", "fan_out_stream"]
+__all__ = ["FanOutStream", "OrgResult", "fan_out"]
 
 T = TypeVar("T")
 
@@ -224,17 +225,3 @@ class FanOutStream(Generic[T]):
                 del items  # the consumer's alone: freed as soon as it is done with it
         finally:
             await _cancel_all(tasks)
-
-
-def fan_out_stream(
-    org_ids: Iterable[str],
-    fn: OrgSource[T],
-    *,
-    concurrency: int = 8,
-    buffer: int = 1000,
-    on_org_done: Callable[[OrgResult[T]], None] | None = None,
-) -> FanOutStream[T]:
-    """See ``FanOutStream``."""
-    return FanOutStream(
-        org_ids, fn, concurrency=concurrency, buffer=buffer, on_org_done=on_org_done
-    )

@@ -23,9 +23,9 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from ._errors import TransportError
-from ._retry import FailureKind
-from ._transport import Transport, TransportFailure
+from ._auth import SendUnmetered
+from ._http import failure_error
+from ._transport import TransportFailure
 
 __all__ = ["HealthStatus", "check_health", "health_url"]
 
@@ -51,16 +51,21 @@ def health_url(base_url: str) -> str:
     return f"{base_url.rstrip('/')}/health"
 
 
-async def check_health(transport: Transport, url: str) -> HealthStatus:
-    """One unauthenticated ``GET url``; ``TransportError`` when nothing usable came back."""
+async def check_health(send: SendUnmetered, url: str) -> HealthStatus:
+    """One unauthenticated ``GET url`` through the client's send path (counted and logged);
+    ``TransportError`` when nothing usable came back."""
     try:
-        raw = await transport.send("GET", url, token=None)
+        raw = await send("GET", url)
     except TransportFailure as failure:
-        raise TransportError(
+        raise failure_error(
+            failure.kind,
             f"health check failed: {failure.detail}",
-            sent=failure.kind is not FailureKind.CONNECT,
+            reason="a health check is one attempt",
+            unknown=False,
+            limit=failure.limit,
             method="GET",
             path=urlsplit(url).path,
+            attempts=1,
         ) from None
     body: Any
     try:

@@ -1,7 +1,14 @@
-"""The request loop: limiter → connection slot → send → decide → (wait, retry | return | raise).
+"""The request loop: token → limiter → connection slot → send → classify → decide →
+(wait, retry | return | raise), every limiter call in that one loop.
 
-This is the one retry layer of aiotallyfy. Pagination, resources and fan-out all call
-``HTTPCore.request`` and never retry on their own.
+``HTTPCore.request`` is the retry layer for API calls: resources, pagination and fan-out call
+it and never retry on their own (the pager asks for a page again, through ``request``, only
+when a 2xx body could not be read). OAuth token requests are not API calls (no bearer token,
+no rate-limit budget, their own retry rules in ``_oauth``), but each of their attempts goes
+through ``HTTPCore.send_unmetered``: the same transport, failure classification, counters and
+log. Every error either path raises carries method, path and attempts, and an API call's its
+organization; every error an API call ends in (its own, or its token request's) is counted in
+``ClientStats.errors`` and logged.
 """
 
 from __future__ import annotations
@@ -11,7 +18,8 @@ import logging
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -27,7 +35,7 @@ from ._errors import (
     TransportError,
     error_class_for_status,
 )
-from ._limits import Admission, LimitScope, RateLimiter
+from ._limits import LimitScope, RateLimiter, committed, parse_rate_limit_count
 from ._retry import (
     Decision,
     FailureKind,
@@ -40,9 +48,12 @@ from ._retry import (
     parse_retry_after,
 )
 from ._secrets import Secret, scrub, scrub_json
-from ._transport import Consume, RawResponse, Transport, TransportFailure
+from ._transport import Body, Consume, RawResponse, Transport, TransportFailure, build_url
 
-__all__ = ["ClientStats", "HTTPCore", "Response"]
+if TYPE_CHECKING:
+    from ._hooks import Observer
+
+__all__ = ["ClientStats", "HTTPCore", "Response", "failure_error"]
 
 logger = logging.getLogger("aiotallyfy")
 
@@ -60,6 +71,7 @@ class ClientStats:
     rate_limited: int = 0  # 429 answers seen
     server_errors: int = 0  # 5xx answers seen
     transport_errors: int = 0
+    errors: int = 0  # calls that ended in an error (raised to the caller)
     limiter_wait: float = 0.0  # seconds spent queued in the rate limiter
     by_status: dict[int, int] = field(default_factory=dict)
 
@@ -98,6 +110,7 @@ class HTTPCore:
         self.stats = ClientStats()
         self._slots = asyncio.Semaphore(max_concurrency)
         self._scopes: dict[tuple[str, str | None], LimitScope] = {}
+        self.observer: Observer | None = None  # request hooks (_hooks.ObservedHTTPCore)
 
     def _scope(self, token: str, org_id: str | None) -> LimitScope:
         """The rate-limit scope: the provider's stable identity (a renewed OAuth token keeps
@@ -141,110 +154,168 @@ class HTTPCore:
         """
         policy = policy or self.policy
         method = method.upper()
-        url = self.transport.url_for(path, params)
+        url = build_url(self.transport.base_url, path, params)
         body = orjson.dumps(json) if json is not None else None
         self.stats.calls += 1
-        attempt = 0
-        spent = 0.0  # time in attempts and retry waits; limiter queueing is not counted
-        waited = 0.0
-        refreshed_auth = False
-        while True:
-            attempt += 1
-            token = await self.auth.get_token(org_id)
-            scope = self._scope(token.reveal(), org_id)
-            admission = await self.limiter.acquire(scope)
-            async with self._slots:
-                await self.limiter.commit(admission)
-                waited += admission.waited
-                self.stats.limiter_wait += admission.waited
-                started = self.clock.now()
-                raw: RawResponse | None = None
-                data: Any = None
-                try:
-                    self.stats.requests += 1
-                    raw = await self.transport.send(
-                        method,
-                        url,
-                        token=token,
-                        body=payload() if payload is not None else body,
-                        consume=consume,
-                    )
-                except TransportFailure as failure:
-                    self.stats.transport_errors += 1
-                    outcome: Outcome = TransportOutcome(failure.kind)
-                    failure_detail = failure.detail
-                else:
-                    outcome, data, failure_detail = self._read(raw, admission, decode)
-                spent += self.clock.now() - started
+        try:
+            attempt = 0
+            spent = 0.0  # time in attempts and retry waits; limiter queueing is not counted
+            waited = 0.0
+            refreshed_auth = False
+            limiter = self.limiter
+            while True:
+                attempt += 1
+                token = await self.auth.get_token(org_id)
+                scope = self._scope(token.reveal(), org_id)
+                admission = await limiter.acquire(scope)
+                async with committed(limiter, admission, self._slots):
+                    waited += admission.waited
+                    self.stats.limiter_wait += admission.waited
+                    started = self.clock.now()
+                    raw: RawResponse | None = None
+                    data: Any = None
+                    try:
+                        self.stats.requests += 1
+                        raw = await self.transport.send(
+                            method,
+                            url,
+                            token=token,
+                            body=payload() if payload is not None else body,
+                            consume=consume,
+                        )
+                    except TransportFailure as failure:
+                        self.stats.transport_errors += 1
+                        outcome: Outcome = TransportOutcome(failure.kind)
+                        failure_detail = failure.detail
+                        too_large_limit = failure.limit
+                    else:
+                        retry_after = parse_retry_after(raw.header("Retry-After"))
+                        limiter.observe(
+                            admission,
+                            status=raw.status,
+                            remaining=_int_header(raw, "X-RateLimit-Remaining"),
+                            retry_after=retry_after,
+                        )
+                        outcome, data, failure_detail = self._classify(raw, retry_after, decode)
+                        too_large_limit = None
+                    spent += self.clock.now() - started
 
-            if (
-                isinstance(outcome, HTTPOutcome)
-                and outcome.status == 401
-                and not refreshed_auth
-                and await self.auth.on_unauthorized(org_id, token)
-            ):
-                refreshed_auth = True
-                attempt -= 1  # a renewed credential gets a fresh attempt, once
-                continue
+                if (
+                    isinstance(outcome, HTTPOutcome)
+                    and outcome.status == 401
+                    and not refreshed_auth
+                    and await self.auth.on_unauthorized(org_id, token)
+                ):
+                    refreshed_auth = True
+                    attempt -= 1  # a renewed credential gets a fresh attempt, once
+                    continue
 
-            decision = decide(
-                policy,
-                method=method,
-                attempt=attempt,
-                outcome=outcome,
-                elapsed=spent,
-                rng=self.rng,
-                idempotent=idempotent,
-            )
-            self._log(method, path, attempt, outcome, decision, admission)
-            if decision.verdict is Verdict.SUCCESS:
-                assert raw is not None
-                return Response(
-                    status=raw.status,
-                    data=data,
-                    request_id=raw.header("X-Request-Id"),
-                    attempts=attempt,
+                decision = decide(
+                    policy,
+                    method=method,
+                    attempt=attempt,
+                    outcome=outcome,
+                    elapsed=spent,
+                    rng=self.rng,
+                    idempotent=idempotent,
                 )
-            if decision.verdict is Verdict.RETRY:
-                self.stats.retries += 1
-                if decision.pause_scope is not None:
-                    self.limiter.pause(scope, decision.pause_scope)
-                else:
-                    await self.clock.sleep(decision.delay)
-                if decision.budgeted:
-                    spent += decision.delay
-                continue
-            secrets = [token, *held_secrets(self.auth, org_id)]
-            raise self._error(
-                method,
-                path,
-                org_id,
-                attempt,
-                waited,
-                outcome,
-                decision,
-                raw,
-                failure_detail,
-                secrets,
-            )
+                self._log(method, path, attempt, outcome, decision, admission.waited)
+                if self.observer is not None:  # request hooks: one call site (_hooks.Observer)
+                    self.observer.attempt(
+                        attempt, outcome, decision, admission.waited, self.clock.now() - started,
+                        raw, body, payload is not None or consume is not None,
+                    )  # fmt: skip
+                if decision.verdict is Verdict.SUCCESS:
+                    assert raw is not None
+                    return Response(
+                        status=raw.status,
+                        data=data,
+                        request_id=raw.header("X-Request-Id"),
+                        attempts=attempt,
+                    )
+                if decision.verdict is Verdict.RETRY:
+                    self.stats.retries += 1
+                    if decision.pause_scope is not None:
+                        limiter.pause(scope, decision.pause_scope)
+                    else:
+                        await self.clock.sleep(decision.delay)
+                    if decision.budgeted:
+                        spent += decision.delay
+                    continue
+                secrets = [token, *held_secrets(self.auth, org_id)]
+                common: dict[str, Any] = {
+                    "method": method,
+                    "path": path,
+                    "attempts": attempt,
+                    "waited": waited,
+                    "org_id": org_id,
+                }
+                if isinstance(outcome, TransportOutcome):
+                    raise failure_error(
+                        outcome.kind,
+                        failure_detail,
+                        reason=decision.reason,
+                        unknown=decision.verdict is Verdict.OUTCOME_UNKNOWN,
+                        limit=too_large_limit,
+                        **common,
+                    )
+                assert raw is not None
+                raise self._status_error(outcome, raw, secrets, common)
+        except TallyfyError as exc:
+            # Every error a call ends in is counted and logged here, whatever raised it
+            # (a status, the network, the token provider).
+            self.stats.errors += 1
+            logger.debug("%s %s failed: %s", method, path, type(exc).__name__)
+            raise
 
-    def _read(
-        self, raw: RawResponse, admission: Admission, decode: bool = True
-    ) -> tuple[Outcome, Any, str]:
+    async def send_unmetered(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: Body = None,
+        extra_headers: Mapping[str, str] | None = None,
+        follow_redirects: bool = True,
+        total_timeout: float | None = None,
+        attempt: int = 1,
+    ) -> RawResponse:
+        """One attempt that is not an API call: no bearer token, no rate-limit budget, no
+        retry (an OAuth token request; its caller decides about retries). It goes through
+        the same transport, so the same TLS settings, pool and body cap apply, and it is
+        counted and logged like an API attempt; the body is never logged (it holds
+        credentials). Raises ``TransportFailure`` as the transport does."""
+        path = _path_of(url)
+        try:
+            raw = await self.transport.send(
+                method,
+                url,
+                token=None,
+                body=body,
+                extra_headers=extra_headers,
+                follow_redirects=follow_redirects,
+                total_timeout=total_timeout,
+            )
+        except TransportFailure as failure:
+            self.stats.requests += 1  # counted once it went out (not for a closed client)
+            self.stats.transport_errors += 1
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("%s %s -> %s attempt=%d", method, path, failure.kind.value, attempt)
+            raise
+        self.stats.requests += 1
         status = raw.status
-        self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
-        retry_after = parse_retry_after(raw.header("Retry-After"))
-        self.limiter.observe(
-            admission,
-            status=status,
-            limit=_int_header(raw, "X-RateLimit-Limit"),
-            remaining=_int_header(raw, "X-RateLimit-Remaining"),
-            retry_after=retry_after,
-        )
-        if status == 429:
-            self.stats.rate_limited += 1
-        elif status >= 500:
-            self.stats.server_errors += 1
+        self._count_status(status)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s %s -> %d attempt=%d", method, path, status, attempt)
+        return raw
+
+    def _classify(
+        self, raw: RawResponse, retry_after: float | None, decode: bool = True
+    ) -> tuple[Outcome, Any, str]:
+        """What an answer means for the retry policy, counted in the stats: its status (with
+        the server's ``Retry-After``), the decoded JSON of a 2xx, or ``MALFORMED`` for a 2xx
+        whose body is not JSON (a proxy's HTML page; nothing to hand to the caller)."""
+        status = raw.status
+        self._count_status(status)
         if not 200 <= status < 300:
             return HTTPOutcome(status, retry_after), None, ""
         if not raw.body.strip():
@@ -259,46 +330,19 @@ class HTTPCore:
             detail = f"HTTP {status} with a body that is not valid JSON ({ctype})"
             return TransportOutcome(FailureKind.MALFORMED), None, detail
 
-    def _error(
-        self,
-        method: str,
-        path: str,
-        org_id: str | None,
-        attempts: int,
-        waited: float,
-        outcome: Outcome,
-        decision: Decision,
-        raw: RawResponse | None,
-        detail: str,
-        secrets: list[Secret],
-    ) -> TallyfyError:
-        common: dict[str, Any] = {
-            "method": method,
-            "path": path,
-            "attempts": attempts,
-            "waited": waited,
-            "org_id": org_id,
-        }
-        if isinstance(outcome, TransportOutcome):
-            if outcome.kind is FailureKind.TOO_LARGE:
-                applied = (
-                    ""
-                    if method in ("GET", "HEAD", "OPTIONS")
-                    else f"; the server answered, so the {method} may have been applied"
-                )
-                return ResponseTooLargeError(
-                    f"{detail}{applied}", limit=self.transport.max_response_bytes, **common
-                )
-            if decision.verdict is Verdict.OUTCOME_UNKNOWN:
-                return OutcomeUnknownError(
-                    f"{method} may have been applied: {detail or outcome.kind.value}; "
-                    "it was not re-sent. Check the resource before trying again",
-                    **common,
-                )
-            return TransportError(
-                f"{detail or outcome.kind.value} ({decision.reason})", sent=outcome.sent, **common
-            )
-        assert raw is not None
+    def _count_status(self, status: int) -> None:
+        stats = self.stats
+        stats.by_status[status] = stats.by_status.get(status, 0) + 1
+        if status == 429:
+            stats.rate_limited += 1
+        elif status >= 500:
+            stats.server_errors += 1
+
+    @staticmethod
+    def _status_error(
+        outcome: HTTPOutcome, raw: RawResponse, secrets: list[Secret], common: dict[str, Any]
+    ) -> APIStatusError:
+        """The error for an answer that was not a success (a 3xx not followed, a 4xx/5xx)."""
         if 300 <= outcome.status < 400:
             return RedirectError(
                 raw.refused or f"HTTP {outcome.status} is not an answer",
@@ -330,7 +374,7 @@ class HTTPCore:
         attempt: int,
         outcome: Outcome,
         decision: Decision,
-        admission: Admission,
+        queued: float,
     ) -> None:
         if not logger.isEnabledFor(logging.DEBUG):
             return
@@ -346,19 +390,52 @@ class HTTPCore:
             path,
             result,
             attempt,
-            admission.waited,
+            queued,
             extra,
         )
 
 
+def failure_error(
+    kind: FailureKind,
+    detail: str,
+    *,
+    reason: str,
+    unknown: bool,
+    limit: int | None = None,
+    **common: Any,
+) -> TransportError:
+    """The error for an attempt that got no usable answer, shared by API calls and token
+    requests: ``ResponseTooLargeError`` (``limit`` is the cap), ``OutcomeUnknownError`` when
+    a write may have been applied (``unknown``), else ``TransportError``. ``common`` holds
+    method, path, attempts, waited and org_id."""
+    method = common.get("method")
+    if kind is FailureKind.TOO_LARGE:
+        applied = (
+            ""
+            if method in ("GET", "HEAD", "OPTIONS")
+            else f"; the server answered, so the {method} may have been applied"
+        )
+        return ResponseTooLargeError(f"{detail}{applied}", limit=limit or 0, **common)
+    if unknown:
+        return OutcomeUnknownError(
+            f"{method} may have been applied: {detail or kind.value}; "
+            "it was not re-sent. Check the resource before trying again",
+            **common,
+        )
+    return TransportError(
+        f"{detail or kind.value} ({reason})",
+        sent=TransportOutcome(kind).sent,
+        **common,
+    )
+
+
+def _path_of(url: str) -> str:
+    """The path of ``url`` for a log line: no scheme, host or query (it may hold ids)."""
+    return urlsplit(url).path or "/"
+
+
 def _int_header(raw: RawResponse, name: str) -> int | None:
-    value = raw.header(name)
-    if value is None:
-        return None
-    try:
-        return int(value.strip())
-    except ValueError:
-        return None
+    return parse_rate_limit_count(raw.header(name))
 
 
 def _error_fields(

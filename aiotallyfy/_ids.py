@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
-from ._errors import ValidationError
+from ._errors import InvalidArgument
 
 __all__ = ["segment"]
 
@@ -16,14 +16,13 @@ _ID = re.compile(r"[A-Za-z0-9_-]{1,255}")
 
 
 def segment(value: str | int, *, name: str) -> str:
-    """A checked id for a path segment, or ``ValidationError`` before anything is sent."""
+    """A checked id for a path segment, or ``InvalidArgument`` before anything is sent."""
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise ValidationError(f"{name} must be a string or an int id", status=0)
+        raise InvalidArgument(f"{name} must be a string or an int id")
     text = str(value)
     if not _ID.fullmatch(text):
-        raise ValidationError(
+        raise InvalidArgument(
             f"{name} {text[:40]!r} is not a valid Tallyfy id",
-            status=0,
             errors={name: ["invalid id"]},
         )
     return quote(text, safe="")

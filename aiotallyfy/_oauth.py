@@ -9,12 +9,15 @@
 Both renew single-flight (see ``RenewingTokenProvider``). The token endpoint takes only
 ``application/x-www-form-urlencoded`` POSTs; a JSON body gets 400.
 
-Token requests go through the client's own ``aiohttp`` session once the provider is handed to
-a ``TallyfyClient`` (so they share its TLS settings, including ``ssl_context``); a provider
-used on its own opens a session of its own, verifying TLS, closed by ``aclose()``. The token
-URL obeys the same rule as the base URL: plain ``http://`` only to loopback unless
-``allow_insecure_http=True``. Redirects from the token endpoint are never followed, since the
-request body carries credentials.
+Token requests go through the client's own transport once the provider is handed to a
+``TallyfyClient`` (``HTTPCore.send_unmetered``: its TLS settings, including ``ssl_context``,
+its pool, its ``max_response_bytes``, its counters and its log); a provider used on its own
+opens a transport of its own, verifying TLS, closed by ``aclose()``. Either way the failure
+classification is the transport's (``TransportFailure``) and the error for it is the one API
+calls get (``_http.failure_error``). The token URL obeys the same rule as the base URL: plain
+``http://`` only to loopback unless ``allow_insecure_http=True``. Redirects from the token
+endpoint are never followed, since the request body carries credentials: a 3xx is a
+``RedirectError``.
 """
 
 from __future__ import annotations
@@ -23,29 +26,37 @@ import hashlib
 import logging
 import math
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlencode, urlsplit
 
-import aiohttp
 import orjson
 
-from ._auth import DEFAULT_REFRESH_MARGIN, AuthBinding, IssuedToken, RenewingTokenProvider
+from ._auth import (
+    DEFAULT_REFRESH_MARGIN,
+    AuthBinding,
+    IssuedToken,
+    RenewingTokenProvider,
+    SendUnmetered,
+)
+from ._checks import positive_seconds
 from ._clock import Clock
 from ._errors import (
     APIStatusError,
     AuthenticationError,
     RateLimitedError,
+    RedirectError,
     ServerError,
-    TransportError,
+    TallyfyError,
 )
-from ._retry import parse_retry_after
+from ._http import failure_error
+from ._retry import FailureKind, parse_retry_after
 from ._secrets import Secret, scrub_then_truncate
-from ._transport import check_url
+from ._transport import AiohttpTransport, RawResponse, Timeouts, TransportFailure, check_url
+from ._version import __version__
 
 __all__ = [
-    "ALTERNATIVE_TOKEN_URLS",
     "DEFAULT_TOKEN_URL",
     "ClientCredentialsGrant",
     "OAuthGrant",
@@ -55,11 +66,6 @@ __all__ = [
 logger = logging.getLogger("aiotallyfy.auth")
 
 DEFAULT_TOKEN_URL: Final = "https://go.tallyfy.com/api/oauth/token"
-ALTERNATIVE_TOKEN_URLS: Final = (
-    "https://go.tallyfy.com/oauth/token",
-    "https://account.tallyfy.com/oauth/token",
-)
-"""Other token URLs Tallyfy's docs name (the client-credentials sample, third-party apps)."""
 
 DEFAULT_TOKEN_ATTEMPTS: Final = 4
 """Token requests per renewal: the first and 3 retries of a transient failure."""
@@ -123,21 +129,21 @@ class OAuthGrant(RenewingTokenProvider):
             raise ValueError("client_secret is empty")
         self.token_url = check_token_url(token_url, allow_insecure_http=allow_insecure_http)
         self.scope = scope
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._ssl: ssl.SSLContext | bool = True if ssl_context is None else ssl_context
-        self._bound_session: Callable[[], aiohttp.ClientSession] | None = None
-        self._own_session: aiohttp.ClientSession | None = None
+        self._timeout = positive_seconds("timeout", timeout)
+        self._ssl_context = ssl_context
+        self._bound_send: SendUnmetered | None = None
+        self._own_transport: AiohttpTransport | None = None
 
     def bind(self, binding: AuthBinding) -> None:
         super().bind(binding)
-        if self._bound_session is None and binding.session is not None:
-            self._bound_session = binding.session
+        if self._bound_send is None and binding.send is not None:
+            self._bound_send = binding.send
 
     async def aclose(self) -> None:
         await super().aclose()
-        session, self._own_session = self._own_session, None
-        if session is not None:
-            await session.close()
+        transport, self._own_transport = self._own_transport, None
+        if transport is not None:
+            await transport.aclose()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(client_id={self.client_id!r}, token_url={self.token_url!r})"
@@ -152,20 +158,38 @@ class OAuthGrant(RenewingTokenProvider):
         return self.grant_type
 
     # -- the exchange ------------------------------------------------------------------
-    def _session(self) -> aiohttp.ClientSession:
-        if self._bound_session is not None:
+    async def _send(self, body: bytes, attempt: int) -> RawResponse:
+        """One token request through the client's send path, or our own transport when the
+        client is closed or lives in another event loop (or there is none)."""
+        if self._bound_send is not None:
             try:
-                return self._bound_session()
+                return await self._bound_send(
+                    "POST",
+                    self.token_url,
+                    body=body,
+                    extra_headers=_FORM_HEADERS,
+                    follow_redirects=False,
+                    total_timeout=self._timeout,
+                    attempt=attempt,
+                )
             except RuntimeError:
-                pass  # that client is closed or lives in another event loop: use our own
-        if self._own_session is None or self._own_session.closed:
-            self._own_session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=self._ssl),
-                timeout=self._timeout,
-                cookie_jar=aiohttp.DummyCookieJar(),
-                trust_env=False,
+                pass  # that client is closed or bound to another loop: nothing was sent
+        if self._own_transport is None:
+            self._own_transport = AiohttpTransport(
+                base_url=self.token_url,
+                max_connections=4,
+                timeouts=Timeouts(total=self._timeout, connect=None, read=None),
+                ssl_context=self._ssl_context,
+                user_agent=f"aiotallyfy/{__version__}",
             )
-        return self._own_session
+        return await self._own_transport.send(
+            "POST",
+            self.token_url,
+            token=None,
+            body=body,
+            extra_headers=_FORM_HEADERS,
+            follow_redirects=False,
+        )
 
     def _secrets(self) -> list[Secret]:
         """Everything to scrub from text coming back from the endpoint."""
@@ -180,35 +204,63 @@ class OAuthGrant(RenewingTokenProvider):
         failed or was reset, a timeout (up to ``max_attempts`` requests, 0.5/1/2 s apart on
         the client's clock, or the server's ``Retry-After`` up to 10 s). Re-sending a token
         request is safe: the worst case is a token issued and never used, or a rotated
-        refresh token, which the password grant then replaces with a fresh sign-in.
+        refresh token, which the password grant then replaces with a fresh sign-in. A TLS
+        failure (configuration) and an answer over ``max_response_bytes`` are not retried.
 
         What is still failing after the retries is raised as what it is: ``ServerError``
-        or ``RateLimitedError`` for a status, ``TransportError`` for the network, never an
-        ``AuthenticationError``, which is kept for the endpoint refusing the credentials.
+        or ``RateLimitedError`` for a status, ``TransportError`` for the network,
+        ``RedirectError`` for a 3xx, never an ``AuthenticationError``, which is kept for the
+        endpoint refusing the credentials. Each carries method, path and attempts.
         """
+        body = self._form(grant, fields)
+        logger.debug("requesting a token: grant=%s url=%s", grant, self.token_url)
         attempt = 0
         while True:
             attempt += 1
+            retry_after: float | None = None
             try:
-                return await self._request_once(grant, fields)
-            except (ServerError, RateLimitedError, TransportError) as exc:
-                exc.attempts = attempt
-                if attempt >= self.max_attempts:
-                    raise
-                delay = _TOKEN_BACKOFF[min(attempt, len(_TOKEN_BACKOFF)) - 1]
-                retry_after = getattr(exc, "retry_after", None)
-                if retry_after is not None:
-                    delay = max(delay, min(retry_after, _TOKEN_RETRY_AFTER_CAP))
-                logger.debug(
-                    "token request failed (%s); retrying in %.1f s (attempt %d of %d)",
-                    type(exc).__name__,
-                    delay,
-                    attempt + 1,
-                    self.max_attempts,
+                raw = await self._send(body, attempt)
+            except TransportFailure as failure:
+                retryable = failure.kind not in (FailureKind.TLS, FailureKind.TOO_LARGE)
+                last = attempt >= self.max_attempts or not retryable
+                error: TallyfyError = failure_error(
+                    failure.kind,
+                    f"token request failed: {failure.detail}",
+                    reason="not retried" if not retryable else f"{attempt} attempts",
+                    unknown=False,
+                    limit=failure.limit,
+                    method="POST",
+                    path=self._path,
+                    attempts=attempt,
                 )
-                await self.clock.sleep(delay)
+            else:
+                if raw.status == 200:
+                    result = self._parse(grant, raw)
+                    logger.debug("token issued: grant=%s expires_in=%s", grant, result.expires_in)
+                    return result
+                retry_after = parse_retry_after(raw.header("Retry-After"))
+                error = self._error(grant, raw, retry_after, attempt)
+                retryable = isinstance(error, (ServerError, RateLimitedError))
+                last = attempt >= self.max_attempts or not retryable
+            if last:
+                raise error
+            delay = _TOKEN_BACKOFF[min(attempt, len(_TOKEN_BACKOFF)) - 1]
+            if retry_after is not None:
+                delay = max(delay, min(retry_after, _TOKEN_RETRY_AFTER_CAP))
+            logger.debug(
+                "token request failed (%s); retrying in %.1f s (attempt %d of %d)",
+                type(error).__name__,
+                delay,
+                attempt + 1,
+                self.max_attempts,
+            )
+            await self.clock.sleep(delay)
 
-    async def _request_once(self, grant: str, fields: Mapping[str, str | Secret]) -> _Grant:
+    @property
+    def _path(self) -> str:
+        return urlsplit(self.token_url).path
+
+    def _form(self, grant: str, fields: Mapping[str, str | Secret]) -> bytes:
         form: dict[str, str | Secret] = {
             "grant_type": grant,
             "client_id": self.client_id,
@@ -217,54 +269,23 @@ class OAuthGrant(RenewingTokenProvider):
         }
         if self.scope is not None:
             form.setdefault("scope", self.scope)
-        body = urlencode(
+        return urlencode(
             {k: v.reveal() if isinstance(v, Secret) else v for k, v in form.items()}
         ).encode()
-        logger.debug("requesting a token: grant=%s url=%s", grant, self.token_url)
-        host = urlsplit(self.token_url).hostname
-        try:
-            async with self._session().post(
-                self.token_url,
-                data=body,
-                headers=_FORM_HEADERS,
-                allow_redirects=False,
-                timeout=self._timeout,
-            ) as resp:
-                payload = await resp.read()
-                status = resp.status
-                request_id = resp.headers.get("X-Request-Id")
-                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-        except aiohttp.ClientConnectorCertificateError:
-            raise TransportError(
-                f"TLS certificate verification failed for the token endpoint {host}", sent=False
-            ) from None
-        except aiohttp.ClientConnectorError as exc:
-            raise TransportError(
-                f"could not connect to the token endpoint {host}: {type(exc).__name__}",
-                sent=False,
-            ) from None
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise TransportError(
-                f"token request to {host} failed: {type(exc).__name__}", sent=True
-            ) from None
-        if status != 200:
-            raise self._error(grant, status, payload, request_id, retry_after)
-        result = self._parse(grant, payload, status, request_id)
-        logger.debug("token issued: grant=%s expires_in=%s", grant, result.expires_in)
-        return result
 
-    def _parse(self, grant: str, payload: bytes, status: int, request_id: str | None) -> _Grant:
+    def _parse(self, grant: str, raw: RawResponse) -> _Grant:
         def bad(why: str) -> AuthenticationError:
             return AuthenticationError(
                 f"token endpoint answered {grant} with {why}",
-                status=status,
-                request_id=request_id,
+                status=raw.status,
+                request_id=raw.header("X-Request-Id"),
                 method="POST",
-                path=urlsplit(self.token_url).path,
+                path=self._path,
+                attempts=1,
             )
 
         try:
-            data: Any = orjson.loads(payload)
+            data: Any = orjson.loads(raw.body)
         except orjson.JSONDecodeError:
             raise bad("a body that is not JSON") from None
         if not isinstance(data, dict):
@@ -283,17 +304,14 @@ class OAuthGrant(RenewingTokenProvider):
         )
 
     def _error(
-        self,
-        grant: str,
-        status: int,
-        payload: bytes,
-        request_id: str | None,
-        retry_after: float | None = None,
+        self, grant: str, raw: RawResponse, retry_after: float | None, attempts: int
     ) -> APIStatusError:
         """The OAuth ``error`` and ``message`` (or ``error_description``), scrubbed of every
         credential we hold, in case a server ever echoes one back. A 5xx is a
-        ``ServerError`` and a 429 a ``RateLimitedError`` (the endpoint failed, not the
-        credentials); anything else an ``AuthenticationError``."""
+        ``ServerError``, a 429 a ``RateLimitedError`` (the endpoint failed, not the
+        credentials), a 3xx a ``RedirectError`` (not followed: the body holds credentials);
+        anything else an ``AuthenticationError``."""
+        status, payload = raw.status, raw.body
         code: str | None = None
         message = ""
         try:
@@ -322,13 +340,16 @@ class OAuthGrant(RenewingTokenProvider):
             kind = ServerError
         elif status == 429:
             kind = RateLimitedError
+        elif 300 <= status < 400:
+            kind = RedirectError
         return kind(
             f"{grant} grant failed: {message}",
             status=status,
             code=code,
-            request_id=request_id,
+            request_id=raw.header("X-Request-Id"),
             method="POST",
-            path=urlsplit(self.token_url).path,
+            path=self._path,
+            attempts=attempts,
             retry_after=retry_after,
         )
 

@@ -5,9 +5,10 @@ that each keep their own in-memory budget together send four times the limit and
 ``RedisRateLimiter`` keeps the budget in Redis and implements the same ``RateLimiter`` seam as
 ``LocalRateLimiter``, with the same two mechanisms, now shared:
 
-1. **Pacing** (``acquire``): a GCRA reservation per ``RateLimit`` (the shared equivalent of the
-   local aiolimiter bucket). Every caller, in any process, gets its own slot in one queue and
-   sleeps until it, so waiting requests leave as a smooth stream and never stampede Redis.
+1. **Pacing** (``acquire``): a GCRA reservation per ``RateLimit``, its tolerance the burst
+   policy (``RateLimit.burst``; by default the whole window, so a job of N or fewer requests
+   leaves at once, as locally). Every caller, in any process, gets its own slot in one queue
+   and sleeps until it, so waiting requests never stampede Redis.
 2. **The exact window guard** (``commit``, right before the request is written): a
    sliding-window log (a sorted set of send times) per ``RateLimit``. A request is recorded only
    if *every* window of *every* scope of the request (its token and its organization) has room;
@@ -24,12 +25,31 @@ one process would be meaningless to another. Only durations cross the wire: a sc
 passes the caller's clock instead; that is only sound when every caller shares one clock, as
 in tests on a virtual-time loop.)
 
-**Margin.** As in the local limiter, each window is widened by ``max(margin_min, S *
-margin_ratio)``: the server times a request when it arrives, and the delay from the script's
-timestamp to the arrival (Redis reply, event loop, network) varies by a few milliseconds. An
-admission whose answer takes longer than ``margin_min / 2`` to come back (a stalled loop, a
-slow Redis) is withdrawn and asked again, so the recorded time never lags the send by more than
-the margin absorbs.
+**Margin, and a slow Redis.** As in the local limiter, each window is widened by a margin
+``m = max(margin_min, S * margin_ratio)``: the server times a request when it arrives, not
+when we send it. Half of ``m`` is kept for the way to Tallyfy (network jitter, the write after
+``commit``). The other half absorbs the lag between a send's record (the script's time) and
+the send itself: the way back of Redis's answer, and the event loop reading it. That lag is
+the Redis round trip or more, so it is measured and declared rather than assumed:
+
+- Each process keeps a smoothed round trip and its variation (RFC 6298, as TCP does for its
+  retransmission timer) and allows an answer ``L = srtt + max(margin_min / 2, 4 * rttvar)``,
+  at least ``margin_min / 2`` and at most ``max_redis_latency``.
+- The script records the send at ``now + max(0, L - m/2)``: the record carries its own
+  process's possible lag, so every *other* process, near Redis or far, counts it long enough.
+- The admission stands if its answer came back within ``L``, measured from before the call
+  (so ``send - script time <= L``). Otherwise the record is withdrawn and asked again with
+  twice the allowance; after 3 late answers Redis counts as unavailable for that admission
+  and ``on_redis_error`` applies: a bounded number of tries, never a spin.
+
+Why the window holds: take any N+1 sends and the one whose script ran last (scripts run one at
+a time in Redis). It was admitted at script time ``T``, so one of the others, ``o``, had a
+record at or before ``T - span`` (``span = S + m``). ``o`` left at most ``L_o`` after its
+script time ``T_o`` and was recorded at ``T_o + max(0, L_o - m/2)``, so the two sends are at
+least ``T - T_o - L_o >= span - m/2 = S + m/2`` apart: more than S, with ``m/2`` to spare for
+the network. Only ``o``'s own ``L`` appears in that sum, which is why each record declares its
+own lag instead of each check assuming one. A consistently stalled event loop reads every
+answer late, so its measured round trip grows and it is covered the same way.
 
 Pacing reserves one scope at a time, the organization first: a reservation is a place in a
 queue, and holding a place in the token's queue while waiting for a busy organization would
@@ -49,6 +69,9 @@ has a TTL a little longer than the time it matters, so idle scopes disappear by 
 Processes sharing a prefix should be configured with the same limits: a log is trimmed to the
 window of whoever writes to it.
 
+**Server feedback** is ``_feedback.ServerFeedback``, as in the local limiter: this process's
+copy of pauses, limits learned from bare 429s, and the opt-in remaining gate.
+
 **429 feedback is shared.** ``pause(scope, seconds)`` writes a pause-until time (Redis clock)
 that both scripts of every process honour, so one process's ``Retry-After`` holds them all.
 
@@ -61,14 +84,16 @@ closes, probes with a growing wait, and starves that process while the others ca
 if the configured limit is above the server's, the first 429's ``Retry-After`` pauses every
 process, as above.
 
-**Redis unavailable.** ``on_redis_error`` is the caller's choice:
+**Redis unavailable** (an error, a ``socket_timeout``, or 3 answers for one admission later
+than ``max_redis_latency``). ``on_redis_error`` is the caller's choice:
 
 - ``"fallback"`` (default): log one warning, then limit with an in-process ``LocalRateLimiter``
   (``fallback``; by default one with the same limits; pass one with a share of the budget, e.g.
   N / number of processes, to stay under the limit while Redis is away), and try Redis again
-  every ``retry_interval`` seconds; an info line says when it is back. Requests never fail
-  because of Redis; at worst processes together exceed the limit and the retry layer handles
-  the 429s.
+  every ``retry_interval`` seconds; an info line says when it is back. The fallback counts
+  this process's Redis-admitted sends too, so it takes over mid-window knowing them. Requests
+  never fail because of Redis; at worst processes together exceed the limit and the retry
+  layer handles the 429s.
 - ``"fail_closed"``: raise ``RateLimiterUnavailableError`` from ``acquire``/``commit``; nothing
   is sent without the shared budget's consent.
 """
@@ -76,11 +101,12 @@ process, as above.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -91,13 +117,9 @@ from redis.exceptions import RedisError
 
 from ._clock import Clock, LoopClock
 from ._errors import TallyfyError
-from ._limits import (
-    DEFAULT_TOKEN_RATE_LIMITS,
-    Admission,
-    LimitScope,
-    LocalRateLimiter,
-    RateLimit,
-)
+from ._feedback import FeedbackScope, ServerFeedback
+from ._limit_types import EPSILON, Admission, LimitScope, RateLimit, Route, window_span
+from ._limits import DEFAULT_TOKEN_RATE_LIMITS, LocalRateLimiter
 
 __all__ = ["RateLimiterUnavailableError", "RedisRateLimiter"]
 
@@ -105,13 +127,6 @@ logger = logging.getLogger("aiotallyfy")
 
 OnRedisError = Literal["fallback", "fail_closed"]
 TimeSource = Literal["redis", "client"]
-
-# Waits shorter than this are treated as done (as in ``_limits``).
-_EPSILON = 1e-6
-
-# Which limiter an ``Admission`` went through, in ``Admission.backend_state``.
-_VIA_REDIS = "redis"
-_VIA_FALLBACK = "fallback"
 
 # The time every script works on: Redis's clock, or the caller's (ARGV[1] non-empty).
 # ``replicate_commands`` lets Redis < 5 replicate a script that reads TIME and then writes;
@@ -160,20 +175,19 @@ return {'ok', string.format('%.9f', start - now)}
 )
 
 # The exact guard, a sliding-window log per window. KEYS: pause keys, then one log key per
-# window. ARGV: now, npause, member (unique per send), then per window: limit, span.
-# Admits (records ``now`` in every log) only if every window has room; else answers the wait
-# until the one that is fullest frees a place. ``now`` never goes below the newest entry, so a
-# Redis clock stepped back cannot reorder the logs.
+# window. ARGV: now, npause, member (unique per send), L (the lag this process allows its
+# answer), then per window: limit, span, half margin. Admits only if every window has fewer
+# than ``limit`` records after ``now - span``; else answers the wait until the fullest frees a
+# place. A send is recorded at ``now + max(0, L - half margin)`` (see "Margin" above). The
+# check always uses the true ``now``: records in the future (another process's lag) are
+# counted, and a Redis clock stepped back only makes older records count longer.
 _ADMIT_SCRIPT = (
     _NOW
     + """
-for i = npause + 1, #KEYS do
-  local last = redis.call('ZRANGE', KEYS[i], -1, -1, 'WITHSCORES')
-  if last[2] ~= nil and tonumber(last[2]) > now then now = tonumber(last[2]) end
-end
+local late = tonumber(ARGV[4])
 local wait = 0
 for i = npause + 1, #KEYS do
-  local j = 4 + (i - npause - 1) * 2
+  local j = 5 + (i - npause - 1) * 3
   local limit = tonumber(ARGV[j])
   local span = tonumber(ARGV[j + 1])
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', string.format('%.6f', now - span))
@@ -185,17 +199,20 @@ for i = npause + 1, #KEYS do
   end
 end
 if wait > 0 then return {'wait', string.format('%.9f', wait)} end
-local score = string.format('%.6f', now)
 for i = npause + 1, #KEYS do
-  local j = 4 + (i - npause - 1) * 2
-  redis.call('ZADD', KEYS[i], score, ARGV[3])
-  redis.call('PEXPIRE', KEYS[i], math.ceil(tonumber(ARGV[j + 1]) * 1000) + 1000)
+  local j = 5 + (i - npause - 1) * 3
+  local span = tonumber(ARGV[j + 1])
+  local lag = late - tonumber(ARGV[j + 2])
+  if lag < 0 then lag = 0 end
+  redis.call('ZADD', KEYS[i], string.format('%.6f', now + lag), ARGV[3])
+  redis.call('PEXPIRE', KEYS[i], math.ceil((span + lag) * 1000) + 1000)
 end
-return {'ok', score}
+return {'ok', string.format('%.6f', now)}
 """
 )
 
-# Take a send back out of every log (KEYS) when the admission's answer came back too late.
+# Take a send back out of every log (KEYS): its answer came back too late, or never reached
+# a caller that was cancelled meanwhile.
 _WITHDRAW_SCRIPT = """
 for i = 1, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
 return 'ok'
@@ -220,6 +237,9 @@ return string.format('%.6f', new)
 
 _CREDENTIALS = re.compile(r"//[^/@\s]*@")
 
+# Late answers for one admission before Redis counts as unavailable for it.
+_MAX_LATE_ANSWERS = 3
+
 
 class RateLimiterUnavailableError(TallyfyError):
     """The shared (Redis) rate limiter could not be reached and the caller chose
@@ -228,6 +248,34 @@ class RateLimiterUnavailableError(TallyfyError):
 
 class _RedisDown(Exception):
     """Internal: Redis failed and the fallback takes over for this call."""
+
+
+class RedisTooSlow(Exception):
+    """Internal: Redis answers too late for a record to stand for the send (a warning's or
+    a ``RateLimiterUnavailableError``'s cause, never raised to the caller)."""
+
+
+class _RoundTrips:
+    """The smoothed Redis round trip and its variation, as TCP estimates them for its
+    retransmission timer (RFC 6298: gains 1/8 and 1/4, ``srtt + max(G, 4 * rttvar)``)."""
+
+    __slots__ = ("rttvar", "srtt")
+
+    def __init__(self) -> None:
+        self.srtt: float | None = None
+        self.rttvar = 0.0
+
+    def add(self, sample: float) -> None:
+        if self.srtt is None:
+            self.srtt, self.rttvar = sample, sample / 2
+        else:
+            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - sample)
+            self.srtt = 0.875 * self.srtt + 0.125 * sample
+
+    def allowance(self, granularity: float) -> float:
+        if self.srtt is None:
+            return granularity
+        return self.srtt + max(granularity, 4 * self.rttvar)
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,19 +330,20 @@ class RedisRateLimiter:
         rng: random.Random | None = None,
         margin_ratio: float = 0.01,
         margin_min: float = 0.05,
-        feedback_scope: str = "token",
+        feedback_scope: FeedbackScope = "token",
         probe_initial: float = 0.5,
         probe_max: float = 30.0,
         remaining_gate: bool = False,
+        max_redis_latency: float = 0.5,
     ) -> None:
         if on_redis_error not in ("fallback", "fail_closed"):
             raise ValueError("on_redis_error must be 'fallback' or 'fail_closed'")
         if time_source not in ("redis", "client"):
             raise ValueError("time_source must be 'redis' or 'client'")
-        if feedback_scope not in ("token", "org"):
-            raise ValueError("feedback_scope must be 'token' or 'org'")
         if retry_interval <= 0:
             raise ValueError("retry_interval must be > 0")
+        if not max_redis_latency > 0:
+            raise ValueError("max_redis_latency must be > 0")
         if not key_prefix:
             raise ValueError("key_prefix must not be empty")
         self._token_limits = tuple(token_limits)
@@ -307,9 +356,7 @@ class RedisRateLimiter:
         self._rng = rng or random.Random()
         self._margin_ratio = margin_ratio
         self._margin_min = margin_min
-        self._feedback_scope = feedback_scope
-        self._probe_initial = probe_initial
-        self._remaining_gate = remaining_gate
+        self._feedback_scope: FeedbackScope = feedback_scope
         if isinstance(redis, str):
             self._redis: aioredis.Redis = aioredis.Redis.from_url(
                 redis,
@@ -327,20 +374,26 @@ class RedisRateLimiter:
         self._admit = self._redis.register_script(_ADMIT_SCRIPT)
         self._pause_script = self._redis.register_script(_PAUSE_SCRIPT)
         self._withdraw = self._redis.register_script(_WITHDRAW_SCRIPT)
-        # The send is recorded at the script's time; if the answer takes longer than this to
-        # come back, the request would leave later than recorded by more than the margin can
-        # absorb, so the record is withdrawn and admission asked again.
-        self._late_after = margin_min / 2
-        # The process-local part: the X-RateLimit-Remaining gate (and a local copy of our own
-        # pauses, effective before the Redis write lands). No windows: Redis holds those.
-        self._gate = LocalRateLimiter(
-            (),
-            (),
+        # How late a send may leave after its script ran (see "Margin" in the module
+        # docstring): half the margin at least, the measured round trip as it grows, and
+        # never more than ``max_redis_latency``.
+        self._half_margin = margin_min / 2
+        self._max_latency = max_redis_latency
+        self._round_trips = _RoundTrips()
+        # The process-local part of the server's feedback: a local copy of our own pauses
+        # (effective before the Redis write lands), limits learned from bare 429s, and the
+        # opt-in X-RateLimit-Remaining gate. The windows are Redis's.
+        self._feedback = ServerFeedback(
+            self._token_limits,
+            self._org_limits,
             clock=self._clock,
             rng=self._rng,
-            feedback_scope=feedback_scope,
+            scope=feedback_scope,
+            margin_ratio=margin_ratio,
+            margin_min=margin_min,
             probe_initial=probe_initial,
             probe_max=probe_max,
+            remaining_gate=remaining_gate,
         )
         self._fallback = fallback or LocalRateLimiter(
             self._token_limits,
@@ -423,12 +476,12 @@ class RedisRateLimiter:
             pace_keys: list[str] = []
             pace_args: list[str] = []
             for limit in limits:
-                span = limit.seconds + max(self._margin_min, limit.seconds * self._margin_ratio)
+                span = window_span(limit, self._margin_ratio, self._margin_min)
                 interval = span / limit.requests
                 pace_keys.append(f"{base}:pace:{limit.seconds:g}")
                 pace_args += [repr(interval), repr((limit.effective_burst - 1) * interval)]
                 log_keys.append(f"{base}:log:{limit.seconds:g}")
-                log_args += [str(limit.requests), repr(span)]
+                log_args += [str(limit.requests), repr(span), repr((span - limit.seconds) / 2)]
             if pace_keys:
                 pace.append((tuple(pace_keys), tuple(pace_args)))
         feedback = pause_keys[0] if self._feedback_scope == "org" else pause_keys[-1]
@@ -447,16 +500,26 @@ class RedisRateLimiter:
 
     # -- Redis calls and the outage policy -------------------------------------------------
     async def _run(self, script: Any, keys: Sequence[str], args: Sequence[str]) -> list[str]:
-        """Run a script; on a Redis failure apply the policy (raise, or ``_RedisDown``)."""
+        """Run a script; on a Redis failure apply the policy (raise, or ``_RedisDown``).
+        Every answer's round trip feeds the estimate of how late answers may come."""
+        started = self._clock.now()
         try:
             result = await script(keys=list(keys), args=list(args))
         except (RedisError, OSError) as exc:
             self._redis_failed(exc)
             raise _RedisDown from exc
+        self._round_trips.add(self._clock.now() - started)
+        return [_text(x) for x in result] if isinstance(result, list) else [_text(result)]
+
+    def _redis_back(self) -> None:
+        """An admission went through Redis in time: the fallback steps down."""
         if self._down:
             self._down = False
             logger.info("Redis rate limiter is reachable again; shared limits are back in force")
-        return [_text(x) for x in result] if isinstance(result, list) else [_text(result)]
+
+    def _late_after(self) -> float:
+        allowance = self._round_trips.allowance(self._half_margin)
+        return min(self._max_latency, max(self._half_margin, allowance))
 
     def _redis_failed(self, exc: BaseException) -> None:
         if self._on_redis_error == "fail_closed":
@@ -475,32 +538,38 @@ class RedisRateLimiter:
                 self._retry_interval,
             )
 
-    def _try_redis(self) -> bool:
-        """Whether this call should use Redis: always when it is up; while it is down, one
-        call per ``retry_interval`` probes it (the others keep to the fallback)."""
+    def _redis_route(self) -> Route:
+        """How this call should go: via Redis when it is up; while it is down, one call per
+        ``retry_interval`` probes it (the others keep to the fallback)."""
         if not self._down:
-            return True
+            return "redis"
         if self._probing or self._clock.now() < self._retry_at:
-            return False
+            return "fallback"
         self._probing = True
-        return True
+        return "probe"
 
     # -- the RateLimiter interface -------------------------------------------------------
     async def acquire(self, scope: LimitScope) -> Admission:
         started = self._clock.now()
-        if self._try_redis():
+        route = self._redis_route()
+        if route != "fallback":
+            probing = route == "probe"
             try:
                 await self._paced(scope)
             except _RedisDown:
-                pass
+                route = "fallback"
             finally:
-                self._probing = False
-        if self._down:
+                if probing:
+                    self._probing = False
+        if route == "fallback":
             admission = await self._fallback.acquire(scope)
-            admission.backend_state = _VIA_FALLBACK
+            admission.route = "fallback"
         else:
-            admission = await self._gate.acquire(scope)
-            admission.backend_state = _VIA_REDIS
+            # A probe stays a probe until its commit: pacing answering in time says nothing
+            # about whether the window guard's answers will.
+            state = self._feedback.state(scope)
+            await self._feedback.wait(state)
+            admission = Admission(scope=scope, sequence=self._feedback.take(state), route=route)
         admission.waited = self._clock.now() - started
         return admission
 
@@ -522,86 +591,131 @@ class RedisRateLimiter:
                 if status != "ok":
                     # Paused: always sleep, however little is left, or a pause ending within
                     # a microsecond would be asked about again and again at the same instant.
-                    await self._clock.sleep(max(_EPSILON, wait))
+                    await self._clock.sleep(max(EPSILON, wait))
                     continue
-                if wait > _EPSILON:
+                if wait > EPSILON:
                     await self._clock.sleep(wait)
                 break  # the slot is ours once the wait is over
 
     async def commit(self, admission: Admission) -> None:
-        if admission.backend_state == _VIA_REDIS and not self._down:
+        route = admission.route
+        if route == "probe" or (route == "redis" and not self._down):
             started = self._clock.now()
             try:
                 await self._admitted(admission.scope)
             except _RedisDown:
                 pass
             else:
-                admission.waited += self._clock.now() - started
+                now = self._clock.now()
+                admission.route = "redis"
+                admission.waited += now - started
+                admission.sent_at = now
                 self.stats["redis_admissions"] += 1
+                self._feedback.sent(self._feedback.state(admission.scope), now)
+                # The fallback counts this process's sends too: if Redis goes away mid-window,
+                # it takes over knowing what this process already sent.
+                self._fallback.note_sent(admission.scope)
+                self._redis_back()
                 return
-        admission.backend_state = _VIA_FALLBACK
+        admission.route = "fallback"
         await self._fallback.commit(admission)
         self.stats["fallback_admissions"] += 1
 
     async def _admitted(self, scope: LimitScope) -> None:
-        """Record the send in every window, waiting while any of them is full."""
+        """Record the send in every window, waiting while any of them is full.
+
+        An answer later than the lag it declared is withdrawn and asked again with twice the
+        allowance; after ``_MAX_LATE_ANSWERS`` late answers Redis is unavailable for this
+        admission (the module docstring, "Margin", says why the window holds).
+        """
         plan = self._plan(scope)
         keys = plan.pause_keys + plan.log_keys
+        npause = str(len(plan.pause_keys))
+        late_after = self._late_after()
+        late: list[float] = []
         while True:
             self._members += 1
             member = f"{self._member_prefix}:{self._members}"
             asked = self._clock.now()
             now_arg = repr(asked) if self._time_source == "client" else ""
-            args = (now_arg, str(len(plan.pause_keys)), member, *plan.log_args)
-            status, value = await self._run(self._admit, keys, args)
+            args = (now_arg, npause, member, repr(late_after), *plan.log_args)
+            try:
+                status, value = await self._run(self._admit, keys, args)
+            except asyncio.CancelledError:
+                self._withdraw_later(plan.log_keys, member)  # it may have been recorded
+                raise
+            elapsed = self._clock.now() - asked
             if status != "ok":
                 self.stats["commit_waits"] += 1
-                await self._clock.sleep(max(_EPSILON, float(value)))
-            elif self._clock.now() - asked > self._late_after:
-                self.stats["late_withdrawn"] += 1
-                await self._run(self._withdraw, plan.log_keys, (member,))
-            else:
+                await self._clock.sleep(max(EPSILON, float(value)))
+                continue
+            if elapsed <= late_after:
                 return
+            self.stats["late_withdrawn"] += 1
+            await self._run(self._withdraw, plan.log_keys, (member,))
+            late.append(elapsed)
+            if len(late) >= _MAX_LATE_ANSWERS:
+                self._redis_failed(
+                    RedisTooSlow(
+                        f"{len(late)} answers took "
+                        f"{', '.join(f'{t:.3f}' for t in late)} s; a send may leave at most "
+                        f"max_redis_latency={self._max_latency:g} s after its record"
+                    )
+                )
+                raise _RedisDown
+            late_after = min(self._max_latency, max(self._late_after(), 2 * late_after))
+
+    def _withdraw_later(self, keys: Sequence[str], member: str) -> None:
+        if self._closed:
+            return
+        self._in_background(self._withdraw_quietly(keys, member))
+
+    async def _withdraw_quietly(self, keys: Sequence[str], member: str) -> None:
+        with contextlib.suppress(_RedisDown, RateLimiterUnavailableError):
+            await self._run(self._withdraw, keys, (member,))
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def release(self, admission: Admission) -> None:
+        """Give back the remaining-gate place of an admission that will never be sent (the
+        Redis pacing reservation is spent: a place in a queue that has already moved on)."""
+        if admission.route == "fallback":
+            self._fallback.release(admission)
+        else:
+            self._feedback.release(admission)
 
     def observe(
         self,
         admission: Admission,
         *,
         status: int | None,
-        limit: int | None,
         remaining: int | None,
         retry_after: float | None,
     ) -> None:
-        if admission.backend_state == _VIA_FALLBACK:
+        if admission.route == "fallback":
             self._fallback.observe(
-                admission, status=status, limit=limit, remaining=remaining, retry_after=retry_after
+                admission, status=status, remaining=remaining, retry_after=retry_after
             )
             return
-        if status == 429 and retry_after is None:
-            # A bare 429: hold the scope briefly everywhere so the queues do not storm. The
-            # gate is then told "retry after 0" so that it does not add a pause of its own.
-            self.pause(
-                admission.scope, self._probe_initial + self._rng.uniform(0, self._probe_initial)
-            )
-            retry_after = 0.0
-        self._gate.observe(
-            admission,
-            status=status,
-            limit=limit,
-            remaining=remaining if self._remaining_gate else None,
-            retry_after=retry_after,
+        pause = self._feedback.observe(
+            admission, status=status, remaining=remaining, retry_after=retry_after
         )
+        if pause is not None:
+            # A bare 429's probe pause: every process holds the scope briefly, so the queues
+            # do not storm.
+            self.pause(admission.scope, pause)
 
     def pause(self, scope: LimitScope, seconds: float) -> None:
         """Hold ``scope`` for ``seconds`` here at once, and in every process via Redis."""
         seconds = max(0.0, seconds)
-        self._gate.pause(scope, seconds)
+        self._feedback.pause(self._feedback.state(scope), seconds)
         self._fallback.pause(scope, seconds)
         if self._down or self._closed:
             return
-        task = asyncio.get_running_loop().create_task(self._share_pause(scope, seconds))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._in_background(self._share_pause(scope, seconds))
 
     async def _share_pause(self, scope: LimitScope, seconds: float) -> None:
         key = self._plan(scope).feedback_pause_key
@@ -618,7 +732,7 @@ class RedisRateLimiter:
         self._closed = True
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
-        await self._gate.aclose()
+        self._feedback.close()
         await self._fallback.aclose()
         if self._owns_redis:
             await self._redis.aclose()
@@ -628,6 +742,6 @@ class RedisRateLimiter:
         return {
             "mode": "fallback" if self._down else "redis",
             **self.stats,
-            "gate": self._gate.snapshot(),
+            "feedback": self._feedback.snapshot(),
             "fallback": self._fallback.snapshot(),
         }

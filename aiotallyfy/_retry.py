@@ -76,7 +76,9 @@ class FailureKind(Enum):
     CONNECT = "connect"  # never reached the server: connection refused, DNS, connect timeout
     DISCONNECTED = "disconnected"  # reset or closed after the request was (possibly) written
     TIMEOUT = "timeout"  # no complete answer in time; the server may be working on it
-    MALFORMED = "malformed"  # a 2xx whose body is not the JSON it claims to be
+    # A 2xx whose body is not the JSON it claims to be: set by ``HTTPCore._classify``, never
+    # by a transport (which has no idea what the body should be); retried like a drop.
+    MALFORMED = "malformed"
     TLS = "tls"  # certificate verification failed: configuration, never retried, never sent
     TOO_LARGE = "too_large"  # the body passed max_response_bytes: deterministic, never retried
 
@@ -182,6 +184,13 @@ def decide(
     if outcome.kind in (FailureKind.TLS, FailureKind.TOO_LARGE):
         return Decision(Verdict.FAIL, reason=f"{outcome.kind.value} is not retried")
     if not outcome.sent or safe_to_repeat:
+        if outcome.kind is FailureKind.DISCONNECTED and attempt == 1 and safe_to_repeat:
+            # The first drop of a read is retried at once: it is most often a kept-alive
+            # connection the server closed just as we reused it (its idle timeout racing our
+            # send), which the request never got past and a fresh connection fixes. aiohttp
+            # re-sends these itself, at once; that is turned off (``_transport``) so that this
+            # policy decides, counts and logs it. From the second drop on, the backoff applies.
+            return _retry_within_limits(policy, attempt, elapsed, 0.0, pause=None)
         wait = backoff_delay(policy, attempt, rng)
         return _retry_within_limits(policy, attempt, elapsed, wait, pause=None)
     return Decision(

@@ -1,8 +1,12 @@
-"""The wire: one shared ``aiohttp.ClientSession``, the headers Tallyfy requires, and the
-mapping of every aiohttp failure to "could the request have been applied?".
+"""The wire: the ``Transport`` interface ``HTTPCore`` sends through, and its aiohttp
+implementation (one shared ``aiohttp.ClientSession``, the headers Tallyfy requires, and the
+mapping of every aiohttp failure to "could the request have been applied?").
 
-This layer sends one attempt and reports what happened. It does not retry, rate-limit or
-interpret status codes; ``_http`` does that.
+A transport sends one attempt and reports what happened: a ``RawResponse`` (any status,
+including a 3xx it did not follow, marked ``refused``), or a ``TransportFailure`` whose
+``FailureKind`` says whether the request can have been applied. It raises nothing else for
+anything the network or the server does. It does not retry, rate-limit or interpret status
+codes; ``_http`` does that, for API calls and OAuth token requests alike.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import ipaddress
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 from urllib.parse import SplitResult, quote, unquote, urljoin, urlsplit
 
 import aiohttp
@@ -26,13 +30,17 @@ from ._secrets import Secret
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
+    "AiohttpTransport",
+    "Body",
     "Consume",
     "RawResponse",
     "RedirectRefused",
     "Timeouts",
     "Transport",
     "TransportFailure",
+    "build_url",
     "check_url",
+    "disable_hidden_resend",
     "is_loopback",
     "normalize_base_url",
     "resolve_redirect",
@@ -40,6 +48,10 @@ __all__ = [
 
 Consume = Callable[[aiohttp.ClientResponse], Awaitable[None]]
 """Reads a 2xx body itself, as a stream (a file download), instead of ``resp.read()``."""
+
+Body = bytes | aiohttp.payload.Payload | None
+"""JSON bytes (sent as ``application/json`` unless ``extra_headers`` say otherwise), a
+streamed aiohttp ``Payload`` (a multipart upload), or nothing."""
 
 CLIENT_HEADER: Final = "APIClient"
 DEFAULT_BASE_URL: Final = "https://go.tallyfy.com/api"
@@ -105,12 +117,43 @@ class RawResponse:
 
 
 class TransportFailure(Exception):
-    """One attempt got no usable answer; ``kind`` says whether it may have been applied."""
+    """One attempt got no usable answer; ``kind`` says whether it may have been applied.
+    ``limit`` is the byte cap that was passed, for ``FailureKind.TOO_LARGE``."""
 
-    def __init__(self, kind: FailureKind, detail: str) -> None:
+    def __init__(self, kind: FailureKind, detail: str, *, limit: int | None = None) -> None:
         super().__init__(detail)
         self.kind = kind
         self.detail = detail
+        self.limit = limit
+
+
+class Transport(Protocol):
+    """What ``HTTPCore`` needs from the wire; ``AiohttpTransport`` is the one shipped, and a
+    test can stand in a few lines (``tests/test_http_core.py``).
+
+    ``send`` makes one attempt and returns whatever status came back, or raises
+    ``TransportFailure`` and nothing else for what the network or the server did. A 3xx
+    comes back only when it was not followed, with ``refused`` saying why; with
+    ``follow_redirects=False`` none is followed (a request whose body carries credentials,
+    such as an OAuth token request). ``total_timeout`` replaces the per-attempt total, in seconds.
+    """
+
+    base_url: str
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        token: Secret | None,
+        body: Body = None,
+        extra_headers: Mapping[str, str] | None = None,
+        consume: Consume | None = None,
+        follow_redirects: bool = True,
+        total_timeout: float | None = None,
+    ) -> RawResponse: ...
+
+    async def aclose(self) -> None: ...
 
 
 class RedirectRefused(Exception):
@@ -260,9 +303,36 @@ def encode_query(params: Mapping[str, Any] | None) -> str:
     return "&".join(pieces)
 
 
-class Transport:
-    """Owns the session. Create it anywhere; the session is made in the running loop on
-    first use and bound to that loop."""
+def build_url(base_url: str, path: str, params: Mapping[str, Any] | None = None) -> str:
+    """``base_url`` + ``path`` (a leading ``/`` added if missing) + the encoded query."""
+    if not path.startswith("/"):
+        path = "/" + path
+    query = encode_query(params)
+    return f"{base_url}{path}?{query}" if query else f"{base_url}{path}"
+
+
+def disable_hidden_resend(session: aiohttp.ClientSession) -> None:
+    """Turn off aiohttp's own re-send of a GET/PUT/DELETE whose connection dropped.
+
+    aiohttp re-sends those once, on its own, when the server drops the connection (RFC 9112
+    "idempotent" methods). Whether a request is re-sent is the retry policy's decision: a
+    delete whose repeat answers 404 must be sent once and end in ``OutcomeUnknownError``.
+    There is no public switch; the private attribute has been stable since aiohttp 3.9. If
+    aiohttp renames it, setting the old name would only warn and change nothing, so a
+    missing attribute stops the client instead of letting hidden re-sends back in.
+    """
+    if not hasattr(session, "_retry_connection"):
+        raise RuntimeError(
+            "aiohttp.ClientSession has no _retry_connection attribute any more: aiotallyfy "
+            "cannot turn off aiohttp's hidden re-send of dropped requests with this aiohttp "
+            f"version ({aiohttp.__version__}); please report it"
+        )
+    session._retry_connection = False
+
+
+class AiohttpTransport:
+    """The ``Transport`` over aiohttp. Owns the session. Create it anywhere; the session is
+    made in the running loop on first use and bound to that loop."""
 
     def __init__(
         self,
@@ -293,7 +363,9 @@ class Transport:
         self._closed = False
 
     def __repr__(self) -> str:
-        return f"Transport(base_url={self.base_url!r}, max_connections={self._max_connections})"
+        return (
+            f"AiohttpTransport(base_url={self.base_url!r}, max_connections={self._max_connections})"
+        )
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -317,12 +389,7 @@ class Transport:
                 raise_for_status=False,
                 cookie_jar=aiohttp.DummyCookieJar(),
             )
-            # aiohttp re-sends a PUT/DELETE/GET once, on its own, when the server drops the
-            # connection (RFC 9112 "idempotent" methods). Whether a request is re-sent is the
-            # retry policy's decision: a delete whose repeat answers 404 must be sent once and
-            # end in OutcomeUnknownError. There is no public switch; the attribute is stable
-            # since aiohttp 3.9.
-            self._session._retry_connection = False
+            disable_hidden_resend(self._session)
             self._loop = loop
         elif self._loop is not loop:
             raise RuntimeError(
@@ -336,24 +403,21 @@ class Transport:
         """The caller's TLS context, if one was given (``None``: default verification)."""
         return self._ssl if isinstance(self._ssl, ssl.SSLContext) else None
 
-    def url_for(self, path: str, params: Mapping[str, Any] | None = None) -> str:
-        if not path.startswith("/"):
-            path = "/" + path
-        query = encode_query(params)
-        return f"{self.base_url}{path}?{query}" if query else f"{self.base_url}{path}"
-
     async def send(
         self,
         method: str,
         url: str,
         *,
         token: Secret | None,
-        body: bytes | aiohttp.payload.Payload | None = None,
+        body: Body = None,
         extra_headers: Mapping[str, str] | None = None,
         consume: Consume | None = None,
+        follow_redirects: bool = True,
+        total_timeout: float | None = None,
     ) -> RawResponse:
         """Send one attempt, following the redirects that may be followed, and read the whole
         body (at most ``max_response_bytes`` decoded); or raise ``TransportFailure``.
+        ``follow_redirects=False`` follows none (a request whose body holds credentials).
 
         A 3xx comes back only when it was not followed, with ``refused`` saying why; the
         caller must treat it as an error, never as the answer.
@@ -366,19 +430,33 @@ class Transport:
         timeout for ``Timeouts.streaming_timeout()``.
         """
         session = self.session
-        headers: dict[str, str] = dict(extra_headers or {})
+        headers: dict[str, str] = {}
         if isinstance(body, bytes):
             headers["Content-Type"] = "application/json"
+        if extra_headers:
+            headers.update(extra_headers)
         if token is not None:
             # Every URL sent below is ours or passed ``resolve_redirect``: the base origin only.
             headers["Authorization"] = f"Bearer {token.reveal()}"
         streaming = consume is not None or not (body is None or isinstance(body, bytes))
-        timeout = self._streaming_timeout if streaming else self._client_timeout
+        attempt_timeout = self._streaming_timeout if streaming else self._client_timeout
+        if total_timeout is not None:
+            attempt_timeout = aiohttp.ClientTimeout(
+                total=total_timeout,
+                sock_connect=attempt_timeout.sock_connect,
+                sock_read=attempt_timeout.sock_read,
+            )
         current = url
         for _ in range(_MAX_REDIRECTS + 1):
-            raw = await self._exchange(session, method, current, headers, body, timeout, consume)
+            raw = await self._exchange(
+                session, method, current, headers, body, attempt_timeout, consume
+            )
             if not 300 <= raw.status < 400:
                 return raw
+            if not follow_redirects:
+                return dataclasses.replace(
+                    raw, refused=f"HTTP {raw.status}: redirects are not followed for this request"
+                )
             try:
                 current = self._next_hop(method, raw)
             except RedirectRefused as refused:
@@ -421,7 +499,7 @@ class Transport:
         method: str,
         url: str,
         headers: Mapping[str, str],
-        body: bytes | aiohttp.payload.Payload | None,
+        body: Body,
         attempt_timeout: aiohttp.ClientTimeout,
         consume: Consume | None,
     ) -> RawResponse:
@@ -469,6 +547,7 @@ class Transport:
                 FailureKind.TOO_LARGE,
                 f"HTTP {resp.status} declared a {declared}-byte body, over max_response_bytes "
                 f"({limit})",
+                limit=limit,
             )
         chunks: list[bytes] = []
         size = 0
@@ -480,6 +559,7 @@ class Transport:
                     FailureKind.TOO_LARGE,
                     f"HTTP {resp.status} body passed max_response_bytes ({limit}) while being "
                     "read; reading stopped",
+                    limit=limit,
                 )
             chunks.append(chunk)
         return b"".join(chunks)

@@ -1,7 +1,9 @@
 """Local checks for input the Tallyfy API silently drops or mishandles.
 
-Everything here raises ``ValidationError`` with ``status == 0`` (nothing was sent), so a caller
-can tell a local rejection from a server 422 and fix the input before any quota is spent.
+Everything here raises ``InvalidArgument`` (a ``TallyfyError`` and a ``ValueError``; nothing
+was sent), so a caller can tell a local rejection from a server 422 (``ValidationError``) and
+fix the input before any quota is spent. ``_local_error`` is the one way to build it here and
+in the resources.
 
 - ``prerun`` / ``taskdata`` / per-step ``tasks`` must be objects keyed by timeline id (32 hex
   characters, the ``id`` of a kick-off field, capture or step). The API drops other keys
@@ -21,7 +23,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote
 
-from ._errors import ValidationError
+from ._errors import InvalidArgument
 
 __all__ = [
     "API_DATETIME_FORMAT",
@@ -39,8 +41,8 @@ _TIMELINE_KEY = re.compile(r"^[0-9A-Fa-f]{32}$")
 _API_DATE = re.compile(r"^\d{4}-\d\d-\d\d( \d\d:\d\d(:\d\d)?)?$")
 
 
-def _local_error(field: str, message: str) -> ValidationError:
-    return ValidationError(message, status=0, errors={field: [message]})
+def _local_error(field: str, message: str) -> InvalidArgument:
+    return InvalidArgument(message, errors={field: [message]})
 
 
 def format_datetime(value: datetime | date | str, *, field: str = "date") -> str:
@@ -75,7 +77,7 @@ def format_datetime(value: datetime | date | str, *, field: str = "date") -> str
 
 
 def validate_email(value: str, *, field: str = "email") -> str:
-    """The email, stripped, or ``ValidationError`` when it is not plausibly an address."""
+    """The email, stripped, or ``InvalidArgument`` when it is not plausibly an address."""
     if not isinstance(value, str):
         raise _local_error(field, f"{field} must be a string")
     text = value.strip()

@@ -104,6 +104,7 @@ async def aiotallyfy_export(
         "requests": stats.requests,
         "rate_limited": stats.rate_limited,
         "retries": stats.retries,
+        "limiter_wait": stats.limiter_wait,
         "bytes": sink.bytes,
     }
 

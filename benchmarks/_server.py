@@ -5,9 +5,10 @@ time slice with the contender being measured.
 [--rate-limit 40/5]`` prints one JSON line ``{"base_url", "root_url", "token", "tasks"}`` on
 stdout once it listens, then serves until stdin closes or SIGTERM. While it runs it answers
 ``stats SECONDS`` on stdin with ``{"admitted", "max_in_window"}`` (server-side truth for the
-rate-limit scenarios). Requests are not recorded (``record_requests=False``) so its memory
-stays flat. Every task belongs to the token's user (``members_per_org=0``), so "my tasks" is
-every task and each contender does exactly the same work.
+rate-limit scenarios) and its own CPU seconds so far (``"cpu"``). Requests are not recorded
+(``record_requests=False``) so its memory stays flat. Every task belongs to the token's user
+(``members_per_org=0``), so "my tasks" is every task and each contender does exactly the same
+work.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import contextlib
 import signal
 import sys
 import threading
+import time
 
 import orjson
 
@@ -81,6 +83,7 @@ async def _serve(args: argparse.Namespace) -> None:
                 reply = {
                     "admitted": len(fake.admission_times()),
                     "max_in_window": fake.max_admitted_in_window(seconds),
+                    "cpu": time.process_time(),  # the server's own CPU seconds so far
                 }
                 sys.stdout.write(orjson.dumps(reply).decode() + "\n")
                 sys.stdout.flush()

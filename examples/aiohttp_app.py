@@ -23,7 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
-from aiotallyfy import NotFoundError, TallyfyClient, ValidationError
+from aiotallyfy import InvalidArgument, NotFoundError, TallyfyClient, ValidationError
 from aiotallyfy.webhooks import WebhookEvent, webhook_handler
 
 CLIENT = web.AppKey("tallyfy_client", TallyfyClient)
@@ -68,7 +68,7 @@ async def get_task(request: web.Request) -> web.Response:
         task = await client.tasks.get(org, request.match_info["task_id"])
     except NotFoundError:
         raise web.HTTPNotFound() from None
-    except ValidationError as exc:
+    except InvalidArgument as exc:  # not a Tallyfy id: refused before sending
         raise web.HTTPBadRequest(text=exc.message) from None
     return web.json_response({"id": task["id"], "title": task["title"], "status": task["status"]})
 
@@ -92,7 +92,7 @@ async def launch(request: web.Request) -> web.Response:
             prerun=body.get("prerun"),
             launch_marker=request.headers.get("Idempotency-Key"),
         )
-    except ValidationError as exc:
+    except (InvalidArgument, ValidationError) as exc:  # refused here, or by Tallyfy (422)
         return web.json_response({"errors": exc.errors, "message": exc.message}, status=422)
     return web.json_response({"id": run["id"], "name": run["name"]}, status=201)
 

@@ -28,8 +28,8 @@ from aiotallyfy import (
     ServerError,
     TallyfyClient,
 )
-from aiotallyfy._auth import provider_from_env
 from aiotallyfy._limits import Admission
+from aiotallyfy.cli._credentials import provider_from_env
 from aiotallyfy.testing import FakeOAuth, FakeTallyfy, enable_oauth
 
 pytestmark = pytest.mark.virtual_time
@@ -294,13 +294,17 @@ def _form(body: bytes) -> list[tuple[str, str]]:
 
 
 async def test_unbound_provider_opens_and_closes_its_own_session() -> None:
-    async with oauth_fake() as (fake, oauth):
+    async with oauth_fake() as (_fake, oauth):
         provider = password_grant(oauth)
         token = await provider.get_token(None)
         assert token == Secret(oauth.issued[0].token)
         assert await provider.get_token("any-org") == token  # one token for every org
+        own = provider._own_transport
+        assert own is not None  # no client: a transport of its own
+        session = own.session
         await provider.aclose()
-    assert "aiotallyfy" not in fake.requests[0].headers.get("User-Agent", "")
+        assert provider._own_transport is None
+        assert session.closed
     assert oauth.grant_counts == {"password": 1}
 
 

@@ -13,8 +13,8 @@ import orjson
 import pytest
 import pytest_asyncio
 
+from aiotallyfy.testing import FakeTallyfy, RecordedRequest, Router, json_response
 from aiotallyfy.testing._fake_data import FakeData
-from aiotallyfy.testing._fake_server import FakeTallyfy, RecordedRequest, Router, json_response
 from aiotallyfy.testing._faults import FaultPlan
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
@@ -453,6 +453,23 @@ async def test_complete_reopen_process_task(
     assert listed["meta"]["pagination"]["total"] == before_active
     twice = await call(session, "DELETE", f"{base}/runs/{run}/completed-tasks/{tid}")
     assert twice.status == 422
+
+
+async def test_form_encoded_bodies_are_read(
+    fake: FakeTallyfy, session: aiohttp.ClientSession
+) -> None:
+    """Laravel reads a form-encoded body like a JSON one; the official SDK clones a blueprint
+    that way (``duplicate_template`` posts ``{tenant, title}`` as a form)."""
+    org = org0(fake)
+    cid = fake.data.org_state(org).checklists[0]["id"]  # type: ignore[union-attr]
+    url = f"{fake.base_url}/organizations/{org}/checklists/{cid}/clone"
+    r = await call(session, "POST", url, data={"tenant": org, "title": "Copy of it"})
+    assert (r.status, r.json["data"]["title"]) == (201, "Copy of it")
+    assert fake.requests[-1].headers["Content-Type"] == "application/x-www-form-urlencoded"
+    r = await call(session, "POST", url, data={"title": "No tenant"})
+    assert (r.status, r.json["errors"]) == (422, {"tenant": ["The tenant field is required."]})
+    r = await call(session, "POST", url, data=b"{not json", headers={"Content-Type": "x"})
+    assert (r.status, r.json) == (400, {"message": "The request body is not valid JSON."})
 
 
 async def test_complete_validation(fake: FakeTallyfy, session: aiohttp.ClientSession) -> None:

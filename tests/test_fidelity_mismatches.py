@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 from _resources_helpers import org
 
-from aiotallyfy import NotFoundError, TallyfyClient, TallyfyError, ValidationError
+from aiotallyfy import (
+    InvalidArgument,
+    NotFoundError,
+    TallyfyClient,
+    TallyfyError,
+)
 from aiotallyfy.testing import FakeTallyfy
 from aiotallyfy.testing._fake_store import area_of, guest_code_of
 
@@ -69,9 +74,9 @@ async def test_m1_guest_tasks_from_an_email(fake: FakeTallyfy, client: TallyfyCl
     ]
     # An email where the route wants the code is refused before sending, with a pointer.
     before = len(fake.requests)
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(InvalidArgument) as info:
         client.tasks.list_for_guest(org(fake), email)
-    assert info.value.status == 0
+    assert info.value.attempts == 0
     assert "list_for_guest_email" in str(info.value)
     assert len(fake.requests) == before
 
@@ -129,16 +134,16 @@ async def test_m3_invite_name_limits_checked_locally(
     fake: FakeTallyfy, client: TallyfyClient
 ) -> None:
     for first, last, field in (("x" * 33, "Lee", "first_name"), ("Kim", "y" * 33, "last_name")):
-        with pytest.raises(ValidationError) as info:
+        with pytest.raises(InvalidArgument) as info:
             await client.users.invite(
                 org(fake), email="kim@example.com", first_name=first, last_name=last
             )
-        assert (info.value.status, list(info.value.errors)) == (0, [field])
-    with pytest.raises(ValidationError) as info:
+        assert (info.value.attempts, list(info.value.errors)) == (0, [field])
+    with pytest.raises(InvalidArgument) as info:
         await client.users.invite(
             org(fake), email="kim@example.com", first_name="K", last_name="L", message="m" * 5001
         )
-    assert (info.value.status, list(info.value.errors)) == (0, ["message"])
+    assert (info.value.attempts, list(info.value.errors)) == (0, ["message"])
     assert fake.requests == []
 
 
@@ -177,9 +182,9 @@ async def test_m5_add_object_refuses_checklist_locally(
 ) -> None:
     checklist = fake.data.org_state(org(fake)).checklists[0]  # type: ignore[union-attr]
     folder = next(iter(area_of(fake, org(fake)).folders.values()))
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(InvalidArgument) as info:
         await client.folders.add_object(org(fake), folder["id"], checklist["id"], "Checklist")
-    assert info.value.status == 0
+    assert info.value.attempts == 0
     assert "move_to_folder" in str(info.value)
     assert fake.requests == []
 
@@ -200,9 +205,9 @@ async def test_m5_resolve_one_problem_with_thread_and_content(
     await client.comments.resolve_problems(org(fake), task_id, second["id"], "Fixed")
     assert (await client.tasks.get(org(fake), task_id))["problem"] is False  # type: ignore[typeddict-item]
     before = len(fake.requests)
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(InvalidArgument) as info:
         await client.comments.resolve_problems(org(fake), task_id, first["id"], "")
-    assert info.value.status == 0
+    assert info.value.attempts == 0
     assert len(fake.requests) == before
 
 
@@ -233,18 +238,18 @@ async def test_m7_group_update_sends_the_whole_group(
     assert sent(fake, "PUT", gid) == [
         {"name": "Finance EU", "members": [me], "guests": [], "description": "Accounts payable"}
     ]
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(InvalidArgument) as info:
         await client.groups.update(org(fake), gid, description="")
-    assert info.value.status == 0
+    assert info.value.attempts == 0
 
 
 # ---------------------------------------------------------------------------- M8
 async def test_m8_group_create_requires_a_description(
     fake: FakeTallyfy, client: TallyfyClient
 ) -> None:
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(InvalidArgument) as info:
         await client.groups.create(org(fake), name="Finance", description="")
-    assert (info.value.status, list(info.value.errors)) == (0, ["description"])
+    assert (info.value.attempts, list(info.value.errors)) == (0, ["description"])
     assert fake.requests == []
     group = await client.groups.create(org(fake), name="Finance", description="Money people")
     assert group["description"] == "Money people"

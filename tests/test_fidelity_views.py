@@ -10,9 +10,12 @@ import pytest
 from _resources_helpers import org
 from test_cli import by_key, cli
 
-from aiotallyfy import TallyfyClient, ValidationError
-from aiotallyfy.testing import FakeTallyfy
-from aiotallyfy.testing._fake_store import area_of
+from aiotallyfy import (
+    InvalidArgument,
+    TallyfyClient,
+    ValidationError,
+)
+from aiotallyfy.testing import FakeTallyfy, area_of
 
 pytestmark = pytest.mark.virtual_time
 
@@ -29,9 +32,9 @@ async def test_m9_folders_list_sends_folder_type(fake: FakeTallyfy, client: Tall
     assert [f["id"] async for f in client.folders.list(org(fake))] == blueprint_folders
     assert [f["id"] async for f in client.folders.list(org(fake), folder_type="run")] == run_folders
     assert [q["folder_type"] for q in queries(fake, "/folders")] == ["checklist", "run"]
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(InvalidArgument) as info:
         client.folders.list(org(fake), folder_type="Run")
-    assert info.value.status == 0
+    assert info.value.attempts == 0
     assert len(fake.requests) == 2
 
 
@@ -43,9 +46,9 @@ async def test_m10_tag_update_backfills_title(fake: FakeTallyfy, client: Tallyfy
     puts = [r.json() for r in fake.requests if r.method == "PUT"]
     assert puts == [{"title": tag["title"], "color": "#00ff00"}]
     assert fake.count("GET", f"/tags/{tag['id']}") == 1
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(InvalidArgument) as info:
         await client.tags.update(org(fake), tag["id"], title="t" * 31)
-    assert info.value.status == 0
+    assert info.value.attempts == 0
     assert fake.count() == 2
 
 
@@ -152,9 +155,9 @@ async def test_m13_remove_object_refuses_a_non_numeric_id(
     run_id, relation = await _filed_run(fake, client)
     assert isinstance(relation["id"], int)
     for bad in (run_id, "12a", "", True):
-        with pytest.raises(ValidationError) as info:
+        with pytest.raises(InvalidArgument) as info:
             await client.folders.remove_object(org(fake), bad)  # type: ignore[arg-type]
-        assert info.value.status == 0
+        assert info.value.attempts == 0
     assert fake.count("DELETE") == 0
     assert str(relation["id"]) in area_of(fake, org(fake)).folder_objects
     await client.folders.remove_object(org(fake), str(relation["id"]))

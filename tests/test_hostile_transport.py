@@ -108,7 +108,9 @@ async def test_redirect_of_every_code_and_shape(method: str, code: int) -> None:
                 for shape in shapes:
                     server.seen.clear()
                     path = f"/r/{shape}"
-                    call = client.request(method, path, json=None if method == "GET" else payload)
+                    call = client.request(
+                        method, path, org_id="o1", json=None if method == "GET" else payload
+                    )
                     expect_body = b"" if method == "GET" else orjson.dumps(payload)
                     if followed(method, code) and shape in SAME_ORIGIN:
                         response = await call
@@ -126,11 +128,12 @@ async def test_redirect_of_every_code_and_shape(method: str, code: int) -> None:
                         await call
                     exc = info.value
                     assert isinstance(exc, APIStatusError)
-                    assert (exc.status, exc.method, exc.path, exc.attempts) == (
+                    assert (exc.status, exc.method, exc.path, exc.attempts, exc.org_id) == (
                         code,
                         method,
                         path,
                         1,
+                        "o1",
                     ), shape
                     sends = 4 if followed(method, code) and shape == "loop" else 1
                     assert server.paths() == [f"/api/r/{shape}"] * sends, shape

@@ -13,7 +13,11 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from aiotallyfy import ValidationError
+from aiotallyfy import (
+    APIStatusError,
+    InvalidArgument,
+    TallyfyError,
+)
 from aiotallyfy._ids import segment
 
 ALLOWED = string.ascii_letters + string.digits + "_-"
@@ -24,10 +28,10 @@ PROPERTY = settings(max_examples=300, deadline=None, database=None)
 def test_ids_with_line_breaks_or_nul_are_refused(bad: str) -> None:
     # L5: the pattern ended in "$", which in Python also matches before one trailing "\n",
     # so "abc\n" passed and GET /organizations/abc%0A/tasks was sent.
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(InvalidArgument) as info:
         segment(bad, name="org_id")
     assert info.value.errors == {"org_id": ["invalid id"]}
-    assert info.value.status == 0
+    assert info.value.attempts == 0
 
 
 @PROPERTY
@@ -45,7 +49,7 @@ def test_an_id_passes_exactly_when_it_is_1_to_255_allowed_characters(value: str)
     ok = 1 <= len(value) <= 255 and all(c in ALLOWED for c in value)
     try:
         result = segment(value, name="id")
-    except ValidationError:
+    except InvalidArgument:
         assert not ok
     else:
         assert ok
@@ -61,5 +65,16 @@ def test_non_negative_int_ids_pass_as_their_digits(value: int) -> None:
 
 @pytest.mark.parametrize("bad", [True, 1.5, None, b"abc", ["a"]])
 def test_non_ids_are_refused(bad: object) -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidArgument):
         segment(bad, name="id")  # type: ignore[arg-type]
+
+
+def test_a_local_rejection_is_a_value_error_and_does_not_read_as_http() -> None:
+    with pytest.raises(InvalidArgument) as info:
+        segment("a/b", name="org_id")
+    err = info.value
+    assert isinstance(err, ValueError)
+    assert isinstance(err, TallyfyError)
+    assert not isinstance(err, APIStatusError)  # no request, no status
+    assert str(err) == "org_id 'a/b' is not a valid Tallyfy id"
+    assert (err.field, err.errors, err.attempts) == ("org_id", {"org_id": ["invalid id"]}, 0)

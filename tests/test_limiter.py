@@ -152,14 +152,14 @@ async def test_remaining_header_gate_holds_until_capacity_is_reported() -> None:
     first = await limiter.acquire(scope)
     await limiter.commit(first)
     # The server says: nothing left.
-    limiter.observe(first, status=200, limit=50, remaining=0, retry_after=None)
+    limiter.observe(first, status=200, remaining=0, retry_after=None)
     log: list[float] = []
     waiting = asyncio.ensure_future(admit(limiter, scope, log))
     await asyncio.sleep(1.0)
     assert log == []  # held by the gate
     # A later answer reports capacity again: the gate opens at once.
     later = Admission(scope=scope, sequence=first.sequence + 100)
-    limiter.observe(later, status=200, limit=50, remaining=10, retry_after=None)
+    limiter.observe(later, status=200, remaining=10, retry_after=None)
     await waiting
     assert log == [1.0]
 
@@ -169,7 +169,7 @@ async def test_closed_gate_probes_with_one_request_then_backs_off() -> None:
     scope = LimitScope(TOKEN)
     first = await limiter.acquire(scope)
     await limiter.commit(first)
-    limiter.observe(first, status=200, limit=5, remaining=0, retry_after=None)
+    limiter.observe(first, status=200, remaining=0, retry_after=None)
     log: list[float] = []
     await asyncio.gather(admit(limiter, scope, log), admit(limiter, scope, log))
     # No answer ever reopens the gate: one probe after 2 s, the next after a doubled wait.
@@ -181,7 +181,7 @@ async def test_429_clears_the_gate_so_the_pause_alone_governs() -> None:
     scope = LimitScope(TOKEN)
     first = await limiter.acquire(scope)
     await limiter.commit(first)
-    limiter.observe(first, status=429, limit=5, remaining=0, retry_after=3.0)
+    limiter.observe(first, status=429, remaining=0, retry_after=3.0)
     limiter.pause(scope, 3.0)
     log: list[float] = []
     await admit(limiter, scope, log)

@@ -11,31 +11,20 @@ Skipped, with the reason, when ``redis-server`` is not on PATH or redis-py is no
 from __future__ import annotations
 
 import asyncio
-import bisect
 import json
 import logging
-import shutil
-import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
+import _redis  # skips this module when redis-server or redis-py is missing
 import pytest
 import pytest_asyncio
-
-pytest.importorskip("redis", reason="redis-py is not installed (pip install 'aiotallyfy[redis]')")
-if shutil.which("redis-server") is None:
-    pytest.skip(
-        "redis-server is not on PATH (apt-get install redis-server)", allow_module_level=True
-    )
-
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from _redis import RedisProcess, VirtualTimeRedis, max_in_any_window, virtual_time_redis
 
 from aiotallyfy import (
     LimitScope,
@@ -45,99 +34,14 @@ from aiotallyfy import (
     RedisRateLimiter,
     TallyfyClient,
 )
-from aiotallyfy.testing import FakeTallyfy, VirtualTimeLoop
+from aiotallyfy.testing import FakeTallyfy
+
+redis_url = _redis.redis_url  # the session's redis-server (a fixture)
+own_redis = _redis.own_redis  # a redis-server the test may stop (a fixture)
 
 TOKEN = "secret-token-value"
 TOKEN_KEY = LimitScope.token_key_for(TOKEN)
 BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "redis_multiprocess.py"
-
-
-# ------------------------------------------------------------------------ redis-server
-class RedisProcess:
-    """A ``redis-server`` on a fixed free loopback port, without persistence."""
-
-    def __init__(self) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                *("redis-server", "--port", str(self.port), "--bind", "127.0.0.1"),
-                *("--save", "", "--appendonly", "no"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(500):
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.1) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.01)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    server = RedisProcess()
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisProcess]:
-    """A redis-server this test may stop and restart."""
-    server = RedisProcess()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-class VirtualTimeRedis(aioredis.Redis):
-    """A client whose commands take no virtual time.
-
-    ``VirtualTimeLoop`` jumps its clock when no socket is ready within 1 ms. On a loaded
-    machine a Redis reply can take longer, and the clock would jump (to the next timer, maybe a
-    second away) while the command is in flight, as if Redis had answered a second late. So
-    while a command runs, the clock stands still, as it does for executor jobs.
-    """
-
-    async def execute_command(self, *args: Any, **options: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        if not isinstance(loop, VirtualTimeLoop):
-            return await super().execute_command(*args, **options)
-        loop._vt_freeze_depth += 1  # the loop's own freeze, as for executor jobs
-        try:
-            return await super().execute_command(*args, **options)
-        finally:
-            loop._vt_freeze_depth -= 1
-
-
-def virtual_time_redis(url: str, **kwargs: Any) -> VirtualTimeRedis:
-    # No backoff between redis-py's retries: a sleep while time is frozen would never end.
-    return VirtualTimeRedis.from_url(
-        url, socket_timeout=0.5, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 1), **kwargs
-    )
 
 
 @pytest_asyncio.fixture
@@ -178,15 +82,6 @@ class MakeLimiter(Protocol):  # the type of the ``make`` fixture
     ) -> RedisRateLimiter: ...
 
 
-def max_in_any_window(times: list[float], seconds: float) -> int:
-    """The most admissions inside any half-open window [t, t + seconds)."""
-    ordered = sorted(times)
-    return max(
-        (bisect.bisect_left(ordered, start + seconds) - i for i, start in enumerate(ordered)),
-        default=0,
-    )
-
-
 async def admit(limiter: RedisRateLimiter, scope: LimitScope, log: list[float]) -> None:
     admission = await limiter.acquire(scope)
     await limiter.commit(admission)
@@ -216,6 +111,17 @@ async def test_four_limiters_share_one_window(make: MakeLimiter, limit: RateLimi
     # Not slower than the budget allows: 16N sends need 15 further windows (plus margins).
     span = limit.seconds + max(0.05, 0.01 * limit.seconds)
     assert max(log) <= 16 * span
+
+
+@pytest.mark.virtual_time
+async def test_a_job_within_the_shared_window_is_admitted_at_once(make: MakeLimiter) -> None:
+    """Issue 11 item 6, shared: 101 requests from two processes under 600/60 s all leave at
+    t=0 (the GCRA pacing used to let 60 go, then drip)."""
+    limiters = [make([RateLimit(600, 60.0)]) for _ in range(2)]
+    scope = LimitScope(TOKEN_KEY)
+    log: list[float] = []
+    await asyncio.gather(*(admit(limiters[i % 2], scope, log) for i in range(101)))
+    assert log == [0.0] * 101
 
 
 @pytest.mark.virtual_time
@@ -302,7 +208,7 @@ async def test_remaining_zero_does_not_gate_by_default(make: MakeLimiter) -> Non
         first = await limiter.acquire(scope)
         await limiter.commit(first)
         # Another process used the window up: the server says 0 remaining.
-        limiter.observe(first, status=200, limit=100, remaining=0, retry_after=None)
+        limiter.observe(first, status=200, remaining=0, retry_after=None)
         await admit(limiter, scope, times[name])
     assert times["shared"] == [0.0]  # the shared window decides, not this process's gate
     assert times["gated"] == [0.5]  # the opt-in local gate waits for its first probe

@@ -9,9 +9,14 @@ from typing import Any
 import pytest
 from _resources_helpers import org
 
-from aiotallyfy import NotFoundError, OutcomeUnknownError, TallyfyClient, ValidationError
-from aiotallyfy.testing import FakeTallyfy
-from aiotallyfy.testing._fake_store import area_of
+from aiotallyfy import (
+    InvalidArgument,
+    NotFoundError,
+    OutcomeUnknownError,
+    TallyfyClient,
+    ValidationError,
+)
+from aiotallyfy.testing import FakeTallyfy, area_of
 
 pytestmark = pytest.mark.virtual_time
 
@@ -70,9 +75,9 @@ async def test_rule_checks(fake: FakeTallyfy, client: TallyfyClient) -> None:
         {"condition_logic": "and"},
     ):
         call: dict[str, Any] = {"conditions": conditions, "then_actions": actions, **kwargs}
-        with pytest.raises(ValidationError) as info:
+        with pytest.raises(InvalidArgument) as info:
             await client.automations.create(o, cid, automated_alias="r", **call)
-        assert info.value.status == 0
+        assert info.value.attempts == 0
     assert fake.requests == []
     # ids that are not the blueprint's: the fake's 422
     other = [dict(actions[0], target_step_id="f" * 32)]
@@ -117,6 +122,25 @@ async def test_tag_blueprint_and_process(fake: FakeTallyfy, client: TallyfyClien
     assert archived_run.value.errors == {"subject_id": ["Cannot update archived processes."]}
 
 
+async def test_tags_include_lists_the_associations(
+    fake: FakeTallyfy, client: TallyfyClient
+) -> None:
+    """``with=tags`` on a blueprint or a process lists its tag associations (``id`` is the
+    association id ``remove`` takes): the official SDK's ``untag_template``/``untag_process``
+    read it there, as ``{"data": [...]}`` or a bare list."""
+    o, cid = org(fake), checklist(fake)
+    tag = next(iter(area_of(fake, o).tags))
+    run = fake.data.org_state(o).runs[0]["id"]  # type: ignore[union-attr]
+    on_blueprint = await client.tag_associations.add(o, tag, cid, "Checklist")
+    on_run = await client.tag_associations.add(o, tag, run, "Run")
+    blueprint = await client.blueprints.get(o, cid, with_="steps,tags")
+    assert blueprint["tags"] == {"data": [on_blueprint]}
+    assert "tags" not in await client.blueprints.get(o, cid)
+    assert (await client.runs.get(o, run, with_="tags"))["tags"] == {"data": [on_run]}
+    await client.tag_associations.remove(o, on_run["id"])
+    assert (await client.runs.get(o, run, with_=["tags"]))["tags"] == {"data": []}
+
+
 async def test_tag_local_checks(fake: FakeTallyfy, client: TallyfyClient) -> None:
     o, cid = org(fake), checklist(fake)
     tag = next(iter(area_of(fake, o).tags))
@@ -125,10 +149,10 @@ async def test_tag_local_checks(fake: FakeTallyfy, client: TallyfyClient) -> Non
         ((tag, cid, "Task"), {}),
         ((tag, cid, "Run"), {"tag_type": "shared"}),
     ):
-        with pytest.raises(ValidationError):
+        with pytest.raises(InvalidArgument):
             await client.tag_associations.add(o, *args, **kwargs)
     for bad in (tag, "-1", True, "١٢"):
-        with pytest.raises(ValidationError) as info:
+        with pytest.raises(InvalidArgument) as info:
             await client.tag_associations.remove(o, bad)  # type: ignore[arg-type]
         assert info.value.errors["association_id"]
     assert fake.requests == []

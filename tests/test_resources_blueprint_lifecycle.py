@@ -8,14 +8,14 @@ import pytest
 from _resources_helpers import org
 
 from aiotallyfy import (
+    InvalidArgument,
     NotFoundError,
     OutcomeUnknownError,
     PermissionDeniedError,
     TallyfyClient,
     ValidationError,
 )
-from aiotallyfy.testing import FakeTallyfy
-from aiotallyfy.testing._fake_store import area_of
+from aiotallyfy.testing import FakeTallyfy, area_of
 
 pytestmark = pytest.mark.virtual_time
 
@@ -54,9 +54,9 @@ async def test_clone_without_tenant_is_refused_by_the_fake(
         422,
         {"tenant": ["The tenant field is required."]},
     )
-    with pytest.raises(ValidationError) as local:
+    with pytest.raises(InvalidArgument) as local:
         await client.blueprints.clone(org(fake), cid, title="t" * 251)
-    assert local.value.status == 0
+    assert local.value.attempts == 0
     with pytest.raises(NotFoundError):
         await client.blueprints.clone(org(fake), "0" * 32)
     assert fake.count("POST", "/clone") == 2  # the local rejection sent nothing

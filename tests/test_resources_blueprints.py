@@ -7,8 +7,7 @@ import pytest
 from _resources_helpers import org
 
 from aiotallyfy import TallyfyClient, ValidationError
-from aiotallyfy.testing import FakeTallyfy
-from aiotallyfy.testing._fake_store import area_of
+from aiotallyfy.testing import FakeTallyfy, area_of
 
 pytestmark = pytest.mark.virtual_time
 

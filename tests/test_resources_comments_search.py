@@ -5,9 +5,13 @@ from __future__ import annotations
 import pytest
 from _resources_helpers import org
 
-from aiotallyfy import NotFoundError, TallyfyClient, ValidationError
-from aiotallyfy.testing import FakeTallyfy
-from aiotallyfy.testing._fake_store import area_of
+from aiotallyfy import (
+    InvalidArgument,
+    NotFoundError,
+    TallyfyClient,
+    ValidationError,
+)
+from aiotallyfy.testing import FakeTallyfy, area_of
 
 pytestmark = pytest.mark.virtual_time
 
@@ -48,9 +52,9 @@ async def test_comments(fake: FakeTallyfy, client: TallyfyClient) -> None:
     assert (resolved["label"], resolved["content"]) == ("resolve", "Resolved")
     assert (await client.tasks.get(org(fake), task_id))["problem"] is False  # type: ignore[typeddict-item]
     before = len(fake.requests)
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidArgument):
         await client.comments.create(org(fake), task_id, "x", label="shout")
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidArgument):
         await client.comments.create(org(fake), task_id, "")
     assert len(fake.requests) == before
     with pytest.raises(NotFoundError):
@@ -80,7 +84,7 @@ async def test_search_keyed_by_type_every_page(fake: FakeTallyfy, client: Tallyf
     assert list(grouped) == ["blueprint"]
     assert [b["id"] for b in grouped["blueprint"]] == expected_bps
     before = len(fake.requests)
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidArgument):
         client.search(org(fake), "x", on=["people"])
     assert len(fake.requests) == before
     with pytest.raises(ValidationError) as info:

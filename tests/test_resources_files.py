@@ -19,6 +19,7 @@ from aiohttp import web
 
 from aiotallyfy import (
     FileTooLargeError,
+    InvalidArgument,
     NotFoundError,
     OutcomeUnknownError,
     RateLimitedError,
@@ -133,15 +134,15 @@ async def test_shapes_tallyfy_refuses_are_refused_before_sending(
         {"subject_type": "Checklist", "subject_id": "../users"},
     ]
     for kwargs in bad:
-        with pytest.raises(ValidationError) as err:
+        with pytest.raises(InvalidArgument) as err:
             await client.files.upload(org(fake), source, uploaded_from="ko_field", **kwargs)  # type: ignore[arg-type]
-        assert err.value.status == 0
-    with pytest.raises(ValidationError, match="over the 1000-byte upload limit"):
+        assert err.value.attempts == 0
+    with pytest.raises(InvalidArgument, match="over the 1000-byte upload limit"):
         await client.files.upload(
             org(fake), source, uploaded_from="ko_field", subject_type="Checklist",
             subject_id=blueprint(fake), max_bytes=1000,
         )  # fmt: skip
-    with pytest.raises(ValidationError, match="filename is required"):
+    with pytest.raises(InvalidArgument, match="filename is required"):
         await client.files.upload(
             org(fake), b"x", uploaded_from="ko_field", subject_type="Checklist",
             subject_id=blueprint(fake),

@@ -5,9 +5,13 @@ from __future__ import annotations
 import pytest
 from _resources_helpers import org
 
-from aiotallyfy import NotFoundError, TallyfyClient, ValidationError
-from aiotallyfy.testing import FakeTallyfy
-from aiotallyfy.testing._fake_store import area_of
+from aiotallyfy import (
+    InvalidArgument,
+    NotFoundError,
+    TallyfyClient,
+    ValidationError,
+)
+from aiotallyfy.testing import FakeTallyfy, area_of
 
 pytestmark = pytest.mark.virtual_time
 
@@ -33,7 +37,7 @@ async def test_tags(fake: FakeTallyfy, client: TallyfyClient) -> None:
     with pytest.raises(NotFoundError):
         await client.tags.get(org(fake), tag["id"])
     before = len(fake.requests)
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidArgument):
         await client.tags.create(org(fake), title="x" * 31)
     assert len(fake.requests) == before
 
@@ -57,10 +61,54 @@ async def test_folders(fake: FakeTallyfy, client: TallyfyClient) -> None:
     assert relations[str(relation["id"])]["folder_id"] == folder["id"]
     await client.folders.remove_object(org(fake), relation["id"])
     assert str(relation["id"]) not in relations
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidArgument):
         await client.folders.add_object(org(fake), folder["id"], run_id, subject_type="run")
     renamed = await client.folders.update(org(fake), folder["id"], name="Customers")
     assert renamed["name"] == "Customers"
     await client.folders.delete(org(fake), child["id"])
     with pytest.raises(NotFoundError):
         await client.folders.get(org(fake), child["id"])
+
+
+async def test_tags_auto_generated_filter_also_lifts_the_title_exclusion(
+    fake: FakeTallyfy, client: TallyfyClient
+) -> None:
+    """``tags.list(auto_generated=True)`` must return the auto-generated tags. api-v2
+    ``TagsController::index`` (quoted by SDK 3.1.0 ``get_tags``; tallyfy/sdk#77) excludes
+    titles ``(from|task|step):%`` unless ``all`` is the string ``true``, and that exclusion
+    composes with the ``auto_generated`` filter, so the filter alone returns nothing."""
+    area = area_of(fake, org(fake))
+    plain, auto = area.add_tags(2)
+    auto.update({"title": "task:Onboarding", "auto_generated": True})
+    got = [t["id"] async for t in client.tags.list(org(fake), auto_generated=True)]
+    assert got == [auto["id"]]
+    assert fake.requests[-1].query["all"] == "true"
+    assert fake.requests[-1].query["auto_generated"] == "true"
+    assert plain["id"] in [t["id"] async for t in client.tags.list(org(fake))]
+
+
+async def test_fake_tags_hides_auto_process_tags_unless_all_is_true(
+    fake: FakeTallyfy, client: TallyfyClient
+) -> None:
+    """The fake's ``GET .../tags`` as api-v2 ``TagsController::index`` (SDK ``get_tags``):
+    ``all`` compared strictly with the string ``'true'``; ``auto_generated`` read with PHP's
+    ``FILTER_VALIDATE_BOOLEAN`` (``yes``/``on``/``1``/``true``, anything else false)."""
+    area = area_of(fake, org(fake))
+    for tag in area.tags.values():
+        tag["title"] = f"x{tag['title']}"
+    plain, auto, step = area.add_tags(3)
+    auto.update({"title": "from:Email", "auto_generated": True})
+    step.update({"title": "step:Sign", "auto_generated": True})
+    path = f"/organizations/{org(fake)}/tags"
+
+    async def titles(**params: str) -> set[str]:
+        response = await client.request("GET", path, params={"per_page": "100", **params})
+        return {t["title"] for t in response.data["data"]}
+
+    visible = {plain["title"], *(t["title"] for t in area.tags.values() if t["title"][0] == "x")}
+    assert await titles() == visible
+    assert await titles(all="True") == visible
+    assert await titles(all="true") == visible | {"from:Email", "step:Sign"}
+    assert await titles(all="true", auto_generated="yes") == {"from:Email", "step:Sign"}
+    assert await titles(auto_generated="on") == set()
+    assert await titles(all="true", auto_generated="no") == visible

@@ -6,9 +6,13 @@ from __future__ import annotations
 import pytest
 from _resources_helpers import org
 
-from aiotallyfy import NotFoundError, TallyfyClient, ValidationError
-from aiotallyfy.testing import FakeTallyfy
-from aiotallyfy.testing._fake_store import area_of
+from aiotallyfy import (
+    InvalidArgument,
+    NotFoundError,
+    TallyfyClient,
+    ValidationError,
+)
+from aiotallyfy.testing import FakeTallyfy, area_of
 
 pytestmark = pytest.mark.virtual_time
 
@@ -45,9 +49,9 @@ async def test_users_every_page_and_writes(fake: FakeTallyfy, client: TallyfyCli
     assert dup.value.status == 422
     assert dup.value.errors == {"email": ["The email has already been taken."]}
     before = len(fake.requests)
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidArgument):
         await client.users.invite(org(fake), email="not-an-email", first_name="a", last_name="b")
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidArgument):
         await client.users.set_role(org(fake), uid, "owner")
     assert len(fake.requests) == before
     with pytest.raises(NotFoundError):
@@ -84,9 +88,9 @@ async def test_guests_by_email_every_page(fake: FakeTallyfy, client: TallyfyClie
     with pytest.raises(NotFoundError):
         await client.guests.get(org(fake), "x.y@partner.example")
     before = len(fake.requests)
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidArgument):
         await client.guests.get(org(fake), "../users")
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidArgument):
         await client.guests.create(org(fake), email="no at sign")
     assert len(fake.requests) == before
 

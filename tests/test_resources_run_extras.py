@@ -10,6 +10,7 @@ import pytest
 from _resources_helpers import org
 
 from aiotallyfy import (
+    InvalidArgument,
     NotFoundError,
     OutcomeUnknownError,
     PermissionDeniedError,
@@ -17,9 +18,8 @@ from aiotallyfy import (
     TallyfyClient,
     ValidationError,
 )
-from aiotallyfy.testing import FakeTallyfy
+from aiotallyfy.testing import FakeTallyfy, area_of
 from aiotallyfy.testing._fake_design_state import design_of
-from aiotallyfy.testing._fake_store import area_of
 
 pytestmark = pytest.mark.virtual_time
 
@@ -87,9 +87,9 @@ async def test_export_and_activity_feed(fake: FakeTallyfy, client: TallyfyClient
     assert len(only_tasks) == 45
     with pytest.raises(NotFoundError):
         await client.runs.activity(o, "0" * 32).to_list()
-    with pytest.raises(ValidationError) as local:
+    with pytest.raises(InvalidArgument) as local:
         client.runs.activity_feed(o, entity_type="process")
-    assert local.value.status == 0
+    assert local.value.attempts == 0
 
 
 async def test_run_form_fields_and_values(fake: FakeTallyfy, client: TallyfyClient) -> None:
@@ -153,9 +153,9 @@ async def test_guest_form_value(fake: FakeTallyfy, client: TallyfyClient) -> Non
                                         "/form-field/value")  # fmt: skip
     with pytest.raises(NotFoundError):
         await client.form_values.set_as_guest(o, "nobody@example.org", value_id, "x")
-    with pytest.raises(ValidationError) as local:
+    with pytest.raises(InvalidArgument) as local:
         await client.form_values.set_as_guest(o, "not-an-email", value_id, "x")
-    assert local.value.status == 0
+    assert local.value.attempts == 0
 
 
 async def test_task_clone_and_bot_comment(fake: FakeTallyfy, client: TallyfyClient) -> None:
@@ -173,9 +173,9 @@ async def test_task_clone_and_bot_comment(fake: FakeTallyfy, client: TallyfyClie
     assert [c["content"] for c in await client.comments.list(o, task["id"])] == [
         "Reminder: due tomorrow"
     ]
-    with pytest.raises(ValidationError) as empty:
+    with pytest.raises(InvalidArgument) as empty:
         await client.tasks.bot_comment(o, task["id"], " ")
-    assert empty.value.status == 0
+    assert empty.value.attempts == 0
     with pytest.raises(ValidationError) as server:
         await client.request("POST", f"/organizations/{o}/tasks/{task['id']}/bot-comment", json={})
     assert server.value.errors == {"content": ["The content field is required."]}

@@ -12,6 +12,7 @@ from _resources_helpers import org
 from aiohttp import web
 
 from aiotallyfy import (
+    InvalidArgument,
     NotFoundError,
     OutcomeUnknownError,
     PermissionDeniedError,
@@ -19,8 +20,7 @@ from aiotallyfy import (
     TallyfyError,
     ValidationError,
 )
-from aiotallyfy.testing import FakeTallyfy
-from aiotallyfy.testing._fake_store import area_of
+from aiotallyfy.testing import FakeTallyfy, area_of
 
 pytestmark = pytest.mark.virtual_time
 
@@ -67,10 +67,10 @@ async def test_step_create_refuses_what_the_api_drops(
 ) -> None:
     o, cid = org(fake), checklist(fake)
     for bad in ({"description": "x"}, {"position": 1}, {"alias": "a"}, {"step_type": "memo"}):
-        with pytest.raises(ValidationError) as info:
+        with pytest.raises(InvalidArgument) as info:
             await client.steps.create(o, cid, title="T", **bad)
-        assert info.value.status == 0
-    with pytest.raises(ValidationError):
+        assert info.value.attempts == 0
+    with pytest.raises(InvalidArgument):
         await client.steps.reorder(o, cid, "a" * 32, 0)
     assert fake.requests == []
     # the fake's own 422 for a create without checklist_id (N8N live test sends it)
@@ -157,9 +157,9 @@ async def test_capture_local_checks_send_nothing(fake: FakeTallyfy, client: Tall
         {"field_type": "text", "label": "T", "required": True, "description": "help"},
     ]
     for case in cases:
-        with pytest.raises(ValidationError) as info:
+        with pytest.raises(InvalidArgument) as info:
             await client.captures.create(o, cid, step, **case)
-        assert info.value.status == 0
+        assert info.value.attempts == 0
     assert fake.requests == []
     with pytest.raises(ValidationError) as server:
         await client.request(

@@ -10,7 +10,12 @@ from typing import Any
 import pytest
 from _resources_helpers import org
 
-from aiotallyfy import NotFoundError, TallyfyClient, ValidationError
+from aiotallyfy import (
+    InvalidArgument,
+    NotFoundError,
+    TallyfyClient,
+    ValidationError,
+)
 from aiotallyfy.testing import FakeTallyfy
 
 pytestmark = pytest.mark.virtual_time
@@ -72,10 +77,10 @@ async def test_oneoff_update_archive_restore_delete(
     )  # fmt: skip
     assert (updated["title"], updated["deadline"]) == ("Call back", "2026-02-02T00:00:00.000Z")
     assert updated["owners"] == {"users": [me], "guests": [], "groups": []}
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(InvalidArgument) as info:
         await client.tasks.update_oneoff(org(fake), task["id"], title="x", deadline="soon",
                                          owners={"users": [me]})  # fmt: skip
-    assert info.value.status == 0  # "soon" is not a date: rejected before sending
+    assert info.value.attempts == 0  # "soon" is not a date: rejected before sending
     with pytest.raises(ValidationError) as server:
         await client.tasks.update_oneoff(org(fake), task["id"], title="x",
                                          deadline="2026-02-02", owners={"users": [1]})  # fmt: skip
@@ -104,9 +109,9 @@ async def test_create_validation(fake: FakeTallyfy, client: TallyfyClient) -> No
         {"title": "t", "owners": {}, "deadline": datetime(2026, 1, 1)},  # naive
         {"title": "t", "owners": {}, "deadline": "2026-01-01", "task_type": "chore"},
     ):
-        with pytest.raises(ValidationError) as info:
+        with pytest.raises(InvalidArgument) as info:
             await client.tasks.create(org(fake), **kwargs)
-        assert info.value.status == 0
+        assert info.value.attempts == 0
     assert len(fake.requests) == before
     with pytest.raises(ValidationError) as server:
         await client.tasks.create(
@@ -133,9 +138,9 @@ async def test_process_task_update(fake: FakeTallyfy, client: TallyfyClient) -> 
     assert updated["summary"] == "Checked"
     before = len(fake.requests)
     listed: Any = [{capture: 1}]
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidArgument):
         await client.tasks.update(org(fake), first["id"], run["id"], taskdata=listed)
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidArgument):
         await client.tasks.update(org(fake), first["id"], run["id"], taskdata={"Notes": "x"})
     assert len(fake.requests) == before
     await client.tasks.complete(org(fake), first["id"], run["id"])

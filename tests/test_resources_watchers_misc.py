@@ -7,11 +7,11 @@ import pytest
 from _resources_helpers import org
 
 from aiotallyfy import (
+    InvalidArgument,
     OutcomeUnknownError,
     PermissionDeniedError,
     TallyfyClient,
     TransportError,
-    ValidationError,
 )
 from aiotallyfy._health import health_url
 from aiotallyfy.testing import FakeTallyfy
@@ -65,7 +65,7 @@ async def test_a_lost_subscribe_answer_is_looked_up_not_resent(
 async def test_what_watcher_routes_refuse(fake: FakeTallyfy, client: TallyfyClient) -> None:
     before = len(fake.requests)
     for bad in ("ftp://x.example.com/h", "/relative", "not a url"):
-        with pytest.raises(ValidationError):
+        with pytest.raises(InvalidArgument):
             await client.watchers.subscribe_webhook(org(fake), bad)
     assert len(fake.requests) == before
     other = fake.data.members(org(fake))[1]["id"]
@@ -99,6 +99,9 @@ async def test_health_check(fake: FakeTallyfy, client: TallyfyClient) -> None:
     with pytest.raises(TransportError) as err:
         await client.health(url="http://127.0.0.1:9/health")
     assert err.value.sent is False
+    assert (err.value.method, err.value.path, err.value.attempts) == ("GET", "/health", 1)
+    # counted with the client's other requests, outside the rate-limit budget
+    assert (client.stats.by_status, client.stats.transport_errors) == ({200: 1, 503: 1}, 1)
 
 
 async def test_custom_field_keys(fake: FakeTallyfy, client: TallyfyClient) -> None:

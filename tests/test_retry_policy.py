@@ -184,3 +184,24 @@ def test_policy_validation() -> None:
         RetryPolicy(max_retries=-1)
     with pytest.raises(ValueError, match="total_budget"):
         RetryPolicy(total_budget=0)
+
+
+def test_first_drop_of_a_read_is_retried_at_once_then_backs_off() -> None:
+    """A stale kept-alive connection (see ``test_transport_no_hidden_resend``): the first
+    retry of a dropped GET is immediate, the next ones back off; a dropped POST is never
+    re-sent."""
+    policy = RetryPolicy()
+    dropped = TransportOutcome(FailureKind.DISCONNECTED)
+    first = decide(
+        policy, method="GET", attempt=1, outcome=dropped, elapsed=0.0, rng=random.Random(1)
+    )
+    second = decide(
+        policy, method="GET", attempt=2, outcome=dropped, elapsed=0.0, rng=random.Random(1)
+    )
+    write = decide(
+        policy, method="POST", attempt=1, outcome=dropped, elapsed=0.0, rng=random.Random(1)
+    )
+    assert (first.verdict, first.delay) == (Verdict.RETRY, 0.0)
+    assert second.verdict is Verdict.RETRY
+    assert 0.0 < second.delay <= policy.backoff_base * 2
+    assert write.verdict is Verdict.OUTCOME_UNKNOWN

@@ -31,9 +31,8 @@ from aiotallyfy import (
     TallyfyClient,
     TransportError,
 )
-from aiotallyfy._auth import provider_from_env
-from aiotallyfy.testing import FakeTallyfy, enable_oauth
-from aiotallyfy.testing._fake_server import RouteContext
+from aiotallyfy.cli._credentials import provider_from_env
+from aiotallyfy.testing import FakeTallyfy, RouteContext, enable_oauth
 
 CLIENT_ID = "15"
 CLIENT_SECRET = "cs-0b1c2d3e4f-super-secret"

@@ -23,7 +23,7 @@ from typing import Any
 
 from .._auth import DEFAULT_REFRESH_MARGIN, IssuedToken, RenewingTokenProvider
 from .._clock import Clock
-from .._errors import AuthenticationError, ValidationError
+from .._errors import AuthenticationError, InvalidArgument
 from .._ids import segment
 from .._oauth import _seconds
 from .._secrets import Secret
@@ -40,7 +40,7 @@ NAME_MAX = 32
 def _name(value: str, field: str) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > NAME_MAX:
         message = f"{field} is required and at most {NAME_MAX} characters"
-        raise ValidationError(message, status=0, errors={field: [message]})
+        raise InvalidArgument(message, errors={field: [message]})
     return value
 
 
@@ -64,7 +64,7 @@ class Applications(Resource):
         once: a repeat would answer 422 (email taken) or create nothing new."""
         if role is not None and role not in APP_ROLES:
             message = f"role must be one of {sorted(APP_ROLES)}"
-            raise ValidationError(message, status=0, errors={"role": [message]})
+            raise InvalidArgument(message, errors={"role": [message]})
         body: dict[str, Any] = {
             "first_name": _name(first_name, "first_name"),
             "last_name": _name(last_name, "last_name"),

@@ -106,7 +106,7 @@ def check_rule(
     then_actions: Sequence[Mapping[str, Any]],
     extra: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """The body of an automation create/update, or ``ValidationError`` (status 0)."""
+    """The body of an automation create/update, or ``InvalidArgument``."""
     if "condition_logic" in extra:
         raise _local_error(
             "condition_logic", "there is no top-level condition_logic (the API drops it); "

@@ -39,7 +39,7 @@ CHOICE_TYPES = frozenset({"dropdown", "multiselect", "radio"})
 
 
 def check_capture(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """The body of a capture create/update, or ``ValidationError`` (status 0) for what the
+    """The body of a capture create/update, or ``InvalidArgument`` for what the
     API would reject (422) or silently drop."""
     if "description" in fields:
         raise _local_error(

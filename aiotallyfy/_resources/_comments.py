@@ -12,7 +12,7 @@ import builtins
 from collections.abc import AsyncIterator
 from typing import Any
 
-from .._errors import ValidationError
+from .._errors import InvalidArgument
 from .._ids import segment
 from .._types import Comment
 from ._base import Resource, maybe_unwrap
@@ -52,14 +52,14 @@ class Comments(Resource):
     ) -> Comment:
         """``POST .../tasks/{task}/comment``; sent once."""
         if not content:
-            raise ValidationError("content is required", status=0, errors={"content": ["required"]})
+            raise InvalidArgument("content is required", errors={"content": ["required"]})
         if label not in LABELS:
-            raise ValidationError(
-                f"label must be one of {sorted(LABELS)}", status=0, errors={"label": ["invalid"]}
+            raise InvalidArgument(
+                f"label must be one of {sorted(LABELS)}", errors={"label": ["invalid"]}
             )
         if state is not None and state not in STATES:
-            raise ValidationError(
-                f"state must be one of {sorted(STATES)}", status=0, errors={"state": ["invalid"]}
+            raise InvalidArgument(
+                f"state must be one of {sorted(STATES)}", errors={"state": ["invalid"]}
             )
         path = f"{task_path(org_id, task_id)}/comment"
         body = body_of({"content": content, "label": label, "state": state, "sent_to": sent_to})
@@ -82,7 +82,7 @@ class Comments(Resource):
     async def report_problem(self, org_id: str, task_id: str, content: str) -> Comment:
         """``POST .../tasks/{task}/problem``: raise an issue on the task; sent once."""
         if not content:
-            raise ValidationError("content is required", status=0, errors={"content": ["required"]})
+            raise InvalidArgument("content is required", errors={"content": ["required"]})
         path = f"{task_path(org_id, task_id)}/problem"
         result: Comment = await self._write_item(
             "POST", path, org_id=org_id, json={"content": content}
@@ -106,10 +106,10 @@ class Comments(Resource):
         content"). Sent once. Returns the answer's ``data`` when the server sends one.
         """
         if not isinstance(content, str) or not content.strip():
-            raise ValidationError("content is required", status=0, errors={"content": ["required"]})
+            raise InvalidArgument("content is required", errors={"content": ["required"]})
         if state is not None and state not in STATES:
-            raise ValidationError(
-                f"state must be one of {sorted(STATES)}", status=0, errors={"state": ["invalid"]}
+            raise InvalidArgument(
+                f"state must be one of {sorted(STATES)}", errors={"state": ["invalid"]}
             )
         path = f"{task_path(org_id, task_id)}/resolved-threads"
         body = body_of(

@@ -42,8 +42,9 @@ import aiohttp
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.payload import AsyncIterablePayload, Payload
 
-from .._errors import FileTooLargeError, OutcomeUnknownError, ValidationError
+from .._errors import FileTooLargeError, OutcomeUnknownError
 from .._ids import segment
+from .._validation import _local_error
 from ._base import Resource
 from ._writes import org_path
 
@@ -128,7 +129,11 @@ class _FileBody(Payload):
     ) -> None:
         size = self._size or 0
         limit = size if content_length is None else min(size, content_length)
-        handle = await asyncio.to_thread(self._open_fn)
+        # Opened and closed inline, not in a worker thread: aiohttp cancels this write when the
+        # connection drops, and a cancelled ``await to_thread(open)`` still opens the file in
+        # its thread, leaving a handle no one closes. Opening and closing a file for reading is
+        # a metadata operation; only the reads, which can be long, go to a thread.
+        handle = self._open_fn()
         try:
             sent = 0
             while sent < limit:
@@ -139,7 +144,7 @@ class _FileBody(Payload):
                 sent += len(chunk)
         finally:
             if self._close_after:
-                await asyncio.to_thread(handle.close)
+                handle.close()
 
     def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
         raise TypeError("a streamed file has no text form")
@@ -174,7 +179,7 @@ def _prepare(source: UploadSource, filename: str | None, content_type: str) -> _
         )
     if isinstance(source, (bytes, bytearray, memoryview)):
         if not filename:
-            raise _local("filename", "filename is required when uploading bytes")
+            raise _local_error("filename", "filename is required when uploading bytes")
         data = bytes(source)
         name = filename
         # Through _FileBody, not aiohttp's BytesPayload: written in chunks, so the event loop
@@ -190,7 +195,7 @@ def _prepare(source: UploadSource, filename: str | None, content_type: str) -> _
         )  # fmt: skip
     if isinstance(source, AsyncIterable):
         if not filename:
-            raise _local("filename", "filename is required when uploading an async iterator")
+            raise _local_error("filename", "filename is required when uploading an async iterator")
         chunks = source
         return _Prepared(
             lambda: AsyncIterablePayload(chunks, content_type=content_type, filename=filename),
@@ -202,7 +207,7 @@ def _prepare(source: UploadSource, filename: str | None, content_type: str) -> _
         handle = source
         name = filename or os.path.basename(str(getattr(handle, "name", "") or ""))
         if not name:
-            raise _local("filename", "filename is required for a file object without a name")
+            raise _local_error("filename", "filename is required for a file object without a name")
         seekable = bool(getattr(handle, "seekable", lambda: False)())
         if not seekable:
             return _Prepared(
@@ -235,10 +240,6 @@ def _prepare(source: UploadSource, filename: str | None, content_type: str) -> _
 async def _iter_handle(handle: IO[bytes]) -> AsyncIterable[bytes]:
     while chunk := await asyncio.to_thread(handle.read, _CHUNK):
         yield chunk
-
-
-def _local(field: str, message: str) -> ValidationError:
-    return ValidationError(message, status=0, errors={field: [message]})
 
 
 class _Sink:
@@ -324,7 +325,7 @@ class Files(Resource):
         asset in the task's ``taskdata`` to attach it.
         """
         if subject_type not in UPLOAD_SUBJECT_TYPES:
-            raise _local(
+            raise _local_error(
                 "subject_type",
                 f"subject_type must be one of {sorted(UPLOAD_SUBJECT_TYPES)} (case-sensitive)",
             )
@@ -336,15 +337,15 @@ class Files(Resource):
         }
         if subject_type == "Run":
             if step_id is None or checklist_id is None:
-                raise _local(
+                raise _local_error(
                     "step_id",
                     "an upload to a process task needs step_id (the field's step) and "
                     "checklist_id (the blueprint the process was launched from)",
                 )
             if checklist_id == subject_id:
-                raise _local("checklist_id", "checklist_id is the blueprint, not the process")
+                raise _local_error("checklist_id", "checklist_id is the blueprint, not the process")
         elif step_id is not None or checklist_id is not None:
-            raise _local(
+            raise _local_error(
                 "step_id",
                 f"step_id/checklist_id only belong to subject_type 'Run', not {subject_type!r}",
             )
@@ -354,7 +355,7 @@ class Files(Resource):
             fields["checklist_id"] = segment(checklist_id, name="checklist_id")
         prepared = _prepare(source, filename, content_type)
         if max_bytes is not None and prepared.size is not None and prepared.size > max_bytes:
-            raise _local(
+            raise _local_error(
                 UPLOAD_FILE_FIELD,
                 f"the file is {prepared.size} bytes, over the {max_bytes}-byte upload limit",
             )

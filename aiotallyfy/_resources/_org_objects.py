@@ -9,7 +9,7 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
-from .._errors import ValidationError
+from .._errors import InvalidArgument
 from .._ids import segment
 from .._pagination import AsyncPager
 from .._types import Folder, FolderObject, Tag
@@ -40,7 +40,15 @@ class Tags(Resource):
         limit: int | None = None,
         **filters: Any,
     ) -> AsyncPager[Tag]:
-        """Every tag, all pages (``all=True`` includes auto-generated ones)."""
+        """Every tag, all pages (``all=True`` includes auto-generated ones).
+
+        ``auto_generated=True`` also sends ``all=true`` (unless ``all`` is given): api-v2
+        ``TagsController::index`` hides the auto process tags (``from:``/``task:``/``step:``
+        titles) unless ``all`` is ``'true'``, and that exclusion composes with the filter, so
+        the filter alone would answer an empty list at 200 (SDK 3.1.0 ``get_tags``;
+        tallyfy/sdk#77)."""
+        if filters.get("auto_generated") in (True, "true") and "all" not in filters:
+            filters = {**filters, "all": True}
         return self._org_list(
             org_id, "tags", q=q, with_=with_, filters=filters, limit=limit, item_type=Tag
         )
@@ -92,9 +100,8 @@ class Tags(Resource):
 
 def _check_tag_title(title: Any) -> None:
     if not isinstance(title, str) or not title or len(title) > 30:
-        raise ValidationError(
+        raise InvalidArgument(
             "title is required and at most 30 characters",
-            status=0,
             errors={"title": ["1-30 characters"]},
         )
 
@@ -119,9 +126,8 @@ class Folders(Resource):
         send ``folder_type`` (SDK ``get_folders`` defaults to ``checklist``; N8N); what the
         server does without it is unverified, so ``None`` (send nothing) is your call."""
         if folder_type is not None and folder_type not in FOLDER_TYPES:
-            raise ValidationError(
+            raise InvalidArgument(
                 f"folder_type must be one of {sorted(FOLDER_TYPES)} or None",
-                status=0,
                 errors={"folder_type": ["invalid"]},
             )
         return self._org_list(
@@ -191,9 +197,8 @@ class Folders(Resource):
                 if subject_type.lower() in ("checklist", "blueprint", "template")
                 else ""
             )
-            raise ValidationError(
+            raise InvalidArgument(
                 f"subject_type must be one of {sorted(SUBJECT_TYPES)} (case-sensitive){hint}",
-                status=0,
                 errors={"subject_type": ["invalid"]},
             )
         path = f"{org_path(org_id)}/folders/add-object"
@@ -214,11 +219,10 @@ class Folders(Resource):
         """
         text = str(relation_id).strip() if not isinstance(relation_id, bool) else ""
         if not text.isdigit():
-            raise ValidationError(
+            raise InvalidArgument(
                 f"relation_id must be the numeric folder-object id add_object returned, got "
                 f"{str(relation_id)[:40]!r}; the API would turn it into 0 and report success "
                 "without removing anything",
-                status=0,
                 errors={"relation_id": ["not numeric"]},
             )
         path = f"{org_path(org_id)}/folders-objects/{text}"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
-from .._errors import TallyfyError, ValidationError
+from .._errors import InvalidArgument, TallyfyError
 from .._ids import segment
 from .._pagination import AsyncPager
 from .._types import Group, Guest, User
@@ -37,19 +37,19 @@ DATE_FORMATS = frozenset({"mm/dd/yyyy", "dd/mm/yyyy"})
 
 def _short(value: Any, field: str, limit: int, *, required: bool) -> Any:
     """A string of at most ``limit`` characters (non-empty when ``required``), or
-    ``ValidationError`` before sending."""
+    ``InvalidArgument`` before sending."""
     if value is None and not required:
         return value
     if not isinstance(value, str) or len(value) > limit or (required and not value.strip()):
         message = f"{field} must be a string of at most {limit} characters"
-        raise ValidationError(message, status=0, errors={field: [message]})
+        raise InvalidArgument(message, errors={field: [message]})
     return value
 
 
 def _role(role: str) -> str:
     if role not in ROLES:
-        raise ValidationError(
-            f"role must be one of {sorted(ROLES)}", status=0, errors={"role": ["invalid role"]}
+        raise InvalidArgument(
+            f"role must be one of {sorted(ROLES)}", errors={"role": ["invalid role"]}
         )
     return role
 
@@ -123,9 +123,8 @@ class Users(Resource):
         if "phone" in body:
             _short(body["phone"], "phone", 20, required=False)
         if "date_format" in body and body["date_format"] not in DATE_FORMATS:
-            raise ValidationError(
+            raise InvalidArgument(
                 f"date_format must be one of {sorted(DATE_FORMATS)}",
-                status=0,
                 errors={"date_format": ["invalid"]},
             )
         path = self._path(org_id, user_id)
@@ -151,8 +150,8 @@ class Users(Resource):
         params: dict[str, Any] | None = None
         if reassign_to is not None:
             if reassign_to == user_id:
-                raise ValidationError(
-                    "reassign_to must be another member", status=0, errors={"to": ["invalid"]}
+                raise InvalidArgument(
+                    "reassign_to must be another member", errors={"to": ["invalid"]}
                 )
             params = {"with_reassignment": True, "to": segment(reassign_to, name="reassign_to")}
         response = await self._core.request(

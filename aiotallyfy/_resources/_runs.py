@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .._errors import OutcomeUnknownError, ServerError, TallyfyError, ValidationError
+from .._errors import InvalidArgument, OutcomeUnknownError, ServerError, TallyfyError
 from .._ids import segment
 from .._pagination import AsyncPager
 from .._types import Run, Task
@@ -36,10 +36,9 @@ def marker_tag(marker: str) -> str:
 
 def _validate_marker(marker: str) -> str:
     if not isinstance(marker, str) or not _MARKER.match(marker):
-        raise ValidationError(
+        raise InvalidArgument(
             "launch_marker must be 8-100 characters of letters, digits, '_', '-', '.', ':' "
             "(use a UUID or your own job id)",
-            status=0,
             errors={"launch_marker": ["invalid marker"]},
         )
     return marker
@@ -50,9 +49,8 @@ def _task_overrides(tasks: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for step_id, override in validate_timeline_map(tasks, field="tasks").items():
         if not isinstance(override, Mapping):
-            raise ValidationError(
+            raise InvalidArgument(
                 f"tasks[{step_id}] must be an object (deadline, owners, position, ...)",
-                status=0,
                 errors={"tasks": ["override must be an object"]},
             )
         item = dict(override)

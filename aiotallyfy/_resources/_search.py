@@ -17,7 +17,7 @@ import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any, NamedTuple
 
-from .._errors import PaginationError, ValidationError
+from .._errors import InvalidArgument, PaginationError
 from .._http import HTTPCore
 from .._pagination import MAX_PER_PAGE, AsyncPager, parse_page
 from ._writes import org_path
@@ -116,13 +116,12 @@ def search(
     kinds = [on] if isinstance(on, str) else list(on)
     bad = [k for k in kinds if k not in SEARCH_TYPES]
     if not kinds or bad:
-        raise ValidationError(
+        raise InvalidArgument(
             f"on must name one or more of {list(SEARCH_TYPES)}; got {bad or kinds}",
-            status=0,
             errors={"on": ["invalid type"]},
         )
     if not text:
-        raise ValidationError("search text is required", status=0, errors={"search": ["required"]})
+        raise InvalidArgument("search text is required", errors={"search": ["required"]})
     return SearchResults(
         core, org_id, text, list(dict.fromkeys(kinds)), limit_per_type=limit_per_type, extra=extra
     )

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .._errors import ValidationError
+from .._errors import InvalidArgument
 from .._ids import segment
 from .._types import Step
 from .._validation import _local_error
@@ -89,7 +89,7 @@ class Steps(Resource):
         The API needs ``title`` on every update and treats a missing ``assignees``,
         ``guests`` or ``groups`` as "remove them all". Whichever of those four you leave out
         is read from the step first (one extra GET) and sent unchanged; if that read does not
-        carry them, nothing is sent (``ValidationError``, status 0) rather than risk
+        carry them, nothing is sent (``InvalidArgument``) rather than risk
         unassigning the step. Pass ``assignees=[]`` (etc.) to clear on purpose.
         """
         if "title" in fields and (not isinstance(fields["title"], str) or not fields["title"]):
@@ -104,10 +104,9 @@ class Steps(Resource):
                 value = current.get(key)
                 ok = isinstance(value, str) and value if key == "title" else isinstance(value, list)
                 if not ok:
-                    raise ValidationError(
+                    raise InvalidArgument(
                         f"the step did not return its current {key!r}; pass {key}= explicitly "
                         "(the API would otherwise clear or reject it). Nothing was sent",
-                        status=0,
                         errors={key: ["not returned by GET; pass it explicitly"]},
                     )
                 body[key] = list(value) if isinstance(value, list) else value

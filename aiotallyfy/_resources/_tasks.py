@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from .._errors import ValidationError
+from .._errors import InvalidArgument
 from .._ids import segment
 from .._pagination import AsyncPager, SeenIds
 from .._types import CompletedTask, Task
-from .._validation import format_datetime, validate_owners, validate_timeline_map
+from .._validation import _local_error, format_datetime, validate_owners, validate_timeline_map
 from ._base import maybe_unwrap
 from ._people import Guests
 from ._task_extras import TaskExtras
@@ -209,10 +209,9 @@ class Tasks(TaskExtras):
         count, so every task is still read.
         """
         if isinstance(guest_id, str) and "@" in guest_id:
-            raise ValidationError(
+            raise InvalidArgument(
                 "guest_id is the guest code from the guest's link, not an email; use "
                 "tasks.list_for_guest_email(org, email) or guests.guest_id(org, email)",
-                status=0,
                 errors={"guest_id": ["an email, not a guest code"]},
             )
         path = f"{org_path(org_id)}/guests/{segment(guest_id, name='guest_id')}/tasks"
@@ -369,6 +368,5 @@ class Tasks(TaskExtras):
         await self._core.request("DELETE", path, org_id=org_id, idempotent=False)
 
 
-def _required(field: str, message: str | None = None) -> ValidationError:
-    text = message or f"{field} is required"
-    return ValidationError(text, status=0, errors={field: [text]})
+def _required(field: str, message: str | None = None) -> InvalidArgument:
+    return _local_error(field, message or f"{field} is required")

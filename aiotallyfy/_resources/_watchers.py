@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any, TypedDict
 from urllib.parse import urlsplit
 
-from .._errors import OutcomeUnknownError, ValidationError
+from .._errors import InvalidArgument, OutcomeUnknownError, TransportError
 from .._ids import segment
 from .._pagination import AsyncPager
 from ._base import Resource, unwrap
@@ -49,7 +49,7 @@ def _check_url(url: str) -> str:
     parts = urlsplit(url.strip()) if isinstance(url, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
         message = "the webhook must be an absolute http(s) URL"
-        raise ValidationError(message, status=0, errors={"webhook": [message]})
+        raise InvalidArgument(message, errors={"webhook": [message]})
     return url.strip()
 
 
@@ -97,7 +97,10 @@ class Watchers(Resource):
             me = unwrap((await self._core.request("GET", "/me")).data, "/me")
             user_id = me.get("id") if isinstance(me, dict) else None
             if user_id is None:
-                raise ValidationError("GET /me answered without the user's id", status=0)
+                # An answer the client does not understand is an error, never a guess.
+                raise TransportError(
+                    "GET /me answered without the user's id", sent=True, method="GET", path="/me"
+                )
         path = f"{org_path(org_id)}/users/{segment(user_id, name='user_id')}/add-watcher"
         body = {
             "object_type": "organization",

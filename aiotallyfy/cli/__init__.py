@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import os
 import signal
 import sys
@@ -18,9 +19,7 @@ from typing import BinaryIO, Final, TextIO
 
 from .._errors import AuthenticationError, TallyfyError
 from ._args import parse_args
-from ._commands import run_me, run_orgs, run_tasks
 from ._context import Context
-from ._demo import run_demo
 from ._errors import (
     EXIT_AUTH,
     EXIT_FAILED,
@@ -30,20 +29,31 @@ from ._errors import (
     UsageError,
     describe,
 )
-from ._fake_server_cmd import run_fake_server
 from ._logging import request_log
 
 __all__ = ["amain", "main"]
 
 EXIT_TERMINATED: Final = 143
 
-_COMMANDS: Final[dict[str, Callable[[Context], Awaitable[int]]]] = {
-    "orgs": run_orgs,
-    "me": run_me,
-    "tasks": run_tasks,
-    "demo": run_demo,
-    "fake-server": run_fake_server,
+_COMMANDS: Final[dict[str, tuple[str, str]]] = {
+    "orgs": ("_commands", "run_orgs"),
+    "me": ("_commands", "run_me"),
+    "tasks": ("_commands", "run_tasks"),
+    "load": ("_load_cmd", "run_load"),
+    "demo": ("_demo", "run_demo"),
+    "fake-server": ("_fake_server_cmd", "run_fake_server"),
 }
+"""Command -> (module, function). A command's module is imported only when it runs, so
+``--version``, ``--help`` and usage errors never import aiohttp, the client, the fake
+server or dlt (start-up time, issue 11)."""
+
+
+def _command(name: str) -> Callable[[Context], Awaitable[int]]:
+    module, function = _COMMANDS[name]
+    run: Callable[[Context], Awaitable[int]] = getattr(
+        importlib.import_module(f".{module}", __name__), function
+    )
+    return run
 
 
 async def amain(
@@ -72,7 +82,7 @@ async def amain(
     with request_log(err, enabled=args.verbose) as handler:
         ctx.log_handler = handler
         try:
-            return await _COMMANDS[args.command](ctx)
+            return await _command(args.command)(ctx)
         except UsageError as exc:
             ctx.error(f"error: {exc}")
             return EXIT_USAGE

@@ -16,13 +16,16 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 from urllib.parse import parse_qs, urlsplit
 
-from .._limits import RateLimit
 from .._version import __version__
 from ._errors import UsageError
 from ._export import CSV_COLUMNS
+from ._load_args import add_load_parser
+
+if TYPE_CHECKING:
+    from .._limits import RateLimit
 
 __all__ = ["CSV_HELP", "build_parser", "parse_args"]
 
@@ -110,10 +113,16 @@ def _probability(text: str) -> float:
 
 
 def rate_limit(text: str) -> RateLimit:
+    # Imported here: the limiter module pulls in aiolimiter, which --version and --help
+    # do not need (start-up time, issue 11).
+    from .._limits import RateLimit
+
     try:
         return RateLimit.parse(text)
     except ValueError:  # its message quotes the text
-        raise argparse.ArgumentTypeError("expected N/SECONDS such as 600/60") from None
+        raise argparse.ArgumentTypeError(
+            "expected N/SECONDS such as 600/60, or N/SECONDS/BURST such as 600/60/60"
+        ) from None
 
 
 def _server_rate_limit(text: str) -> RateLimit | None:
@@ -146,10 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--rate",
-        metavar="N/SECONDS",
+        metavar="N/SECONDS[/BURST]",
         action="append",
         type=rate_limit,
-        help="per-token limit, repeatable (default 600/60: Tallyfy's documented per-user limit)",
+        help="per-token limit, repeatable (default 600/60: Tallyfy's documented per-user limit; "
+        "any 600 may leave at once; 600/60/60 paces after 60)",
     )
     g.add_argument(
         "--org-rate",
@@ -276,6 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", metavar="FILE", help="write to FILE instead of stdout ('-': stdout)"
     )
 
+    add_load_parser(sub)
+
     demo = sub.add_parser(
         "demo",
         help="export from a local fake Tallyfy: no account needed",
@@ -284,6 +296,13 @@ def build_parser() -> argparse.ArgumentParser:
         "few injected 503s and dropped connections, export every task of its organizations "
         "with the progress display, check the export is exact, and print a summary.",
         allow_abbrev=False,
+    )
+    demo.add_argument(
+        "what",
+        nargs="?",
+        choices=("export", "load"),
+        default="export",
+        help="export (default) to JSONL, or load into a DuckDB file (needs the load extra)",
     )
     demo.add_argument("--orgs", metavar="N", type=_positive_int, default=25, help="(25)")
     demo.add_argument(
@@ -339,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--rate-limit",
         metavar="N/SECONDS",
         type=_server_rate_limit,
-        default=RateLimit(600, 60.0),
+        default="600/60",  # a string default goes through ``type`` (argparse), lazily
         help="per-token limit the fake enforces with 429 + Retry-After "
         "(default 600/60, Tallyfy's documented limit; 'off' for none)",
     )

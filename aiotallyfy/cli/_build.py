@@ -6,12 +6,12 @@ A shared rate limiter (e.g. Redis, ``--redis-url``) plugs in here as the client'
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from .._auth import TokenProvider
 from .._client import TallyfyClient
-from .._limits import DEFAULT_TOKEN_RATE_LIMITS, RateLimiter
+from .._limits import DEFAULT_TOKEN_RATE_LIMITS, RateLimit, RateLimiter
 from .._transport import DEFAULT_BASE_URL
 from ._credentials import resolve_redis_url, resolve_token
 from ._errors import UsageError
@@ -48,7 +48,10 @@ def build_client(
         kwargs["max_retries"] = args.max_retries
     redis_url = resolve_redis_url(args, environ)
     if redis_url:
-        kwargs["limiter"] = _redis_limiter(redis_url, kwargs)
+        # The shared limiter takes the limits; the client refuses both at once.
+        kwargs["limiter"] = _redis_limiter(
+            redis_url, kwargs.pop("rate_limits"), kwargs.pop("org_rate_limits")
+        )
     try:
         return TallyfyClient(provider, **kwargs)
     except ValueError as exc:  # a bad base URL, a refused plain-http host
@@ -56,7 +59,9 @@ def build_client(
         raise UsageError(str(exc).replace(repr(kwargs["base_url"]), "(value not shown)")) from None
 
 
-def _redis_limiter(url: str, kwargs: Mapping[str, Any]) -> RateLimiter:
+def _redis_limiter(
+    url: str, rate_limits: Sequence[RateLimit], org_rate_limits: Sequence[RateLimit]
+) -> RateLimiter:
     """The shared limiter for ``--redis-url``; the URL may hold a password, so no message
     repeats it."""
     try:
@@ -66,6 +71,6 @@ def _redis_limiter(url: str, kwargs: Mapping[str, Any]) -> RateLimiter:
             "--redis-url needs the redis extra: pip install 'aiotallyfy[redis]'"
         ) from None
     try:
-        return RedisRateLimiter.from_url(url, kwargs["rate_limits"], kwargs["org_rate_limits"])
+        return RedisRateLimiter.from_url(url, rate_limits, org_rate_limits)
     except ValueError:
         raise UsageError("--redis-url is not a valid redis:// URL") from None

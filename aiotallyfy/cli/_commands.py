@@ -11,7 +11,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from .._client import TallyfyClient
-from .._errors import AuthenticationError, TallyfyError, ValidationError
+from .._errors import AuthenticationError, InvalidArgument, TallyfyError
 from .._fanout import OrgResult
 from .._ids import segment
 from .._pagination import AsyncPager
@@ -31,6 +31,7 @@ __all__ = [
     "run_me",
     "run_orgs",
     "run_tasks",
+    "selected_org_ids",
 ]
 
 
@@ -76,7 +77,7 @@ def _check_org_ids(org_ids: Sequence[str]) -> None:
     for org_id in org_ids:
         try:
             segment(org_id, name="org_id")
-        except ValidationError:
+        except InvalidArgument:
             raise UsageError("an --org value is not a valid Tallyfy id (value not shown)") from None
 
 
@@ -195,6 +196,22 @@ def export_exit_code(ctx: Context, result: ExportResult) -> int:
     return EXIT_FAILED
 
 
+async def selected_org_ids(ctx: Context, client: TallyfyClient) -> list[str]:
+    """``--org`` ids as given, or with ``--all-orgs`` every org of the token's user (a listing
+    failure other than a refused token is ``CommandFailed``)."""
+    if not ctx.args.all_orgs:
+        return list(ctx.args.orgs)
+    try:
+        org_ids = await client.all_org_ids()
+    except AuthenticationError:
+        raise
+    except TallyfyError as exc:
+        raise CommandFailed(f"could not list your organizations: {describe(exc)}") from None
+    if not org_ids:
+        ctx.info("the token's user belongs to no organization")
+    return org_ids
+
+
 async def run_tasks(ctx: Context) -> int:
     args = ctx.args
     if not args.orgs and not args.all_orgs:
@@ -209,17 +226,7 @@ async def run_tasks(ctx: Context) -> int:
     async with client, contextlib.AsyncExitStack() as stack:
         if atomic is not None:
             stack.enter_context(atomic)  # discarded if listing the orgs fails
-        if args.all_orgs:
-            try:
-                org_ids = await client.all_org_ids()
-            except AuthenticationError:
-                raise
-            except TallyfyError as exc:
-                raise CommandFailed(f"could not list your organizations: {describe(exc)}") from None
-            if not org_ids:
-                ctx.info("the token's user belongs to no organization")
-        else:
-            org_ids = list(args.orgs)
+        org_ids = await selected_org_ids(ctx, client)
         result = await export_tasks(
             ctx,
             client,

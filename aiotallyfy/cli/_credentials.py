@@ -20,10 +20,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
-from .._auth import StaticToken, TokenProvider, provider_from_env
+from .._auth import StaticToken, TokenProvider
+from .._secrets import Secret
 from ._errors import UsageError
 
-__all__ = ["REDIS_URL_ENV", "TOKEN_ENV", "resolve_redis_url", "resolve_token"]
+__all__ = [
+    "REDIS_URL_ENV",
+    "TOKEN_ENV",
+    "provider_from_env",
+    "resolve_redis_url",
+    "resolve_token",
+]
 
 TOKEN_ENV: Final = "TALLYFY_API_TOKEN"
 REDIS_URL_ENV: Final = "TALLYFY_REDIS_URL"
@@ -90,3 +97,56 @@ def resolve_token(args: argparse.Namespace, environ: Mapping[str, str]) -> Token
         if any(c in token for c in "\r\n"):
             raise UsageError(f"{TOKEN_ENV} holds more than one line")
     return StaticToken(token)
+
+
+def provider_from_env(
+    environ: Mapping[str, str], *, token_url: str | None = None
+) -> TokenProvider | None:
+    """An OAuth provider configured from environment variables, or ``None`` if there is none.
+
+    - ``TALLYFY_CLIENT_ID`` and ``TALLYFY_CLIENT_SECRET``: required for OAuth;
+    - ``TALLYFY_USERNAME`` and ``TALLYFY_PASSWORD``: present → password grant (user context);
+      absent → client credentials (application context);
+    - ``TALLYFY_TOKEN_URL``: the token endpoint (``token_url`` wins; default Tallyfy's).
+
+    Secrets come from the environment, never from argv. A half-configured environment raises
+    ``ValueError`` naming the missing variable (never a value).
+    """
+    # Imported here: ``--version`` and ``--help`` need no OAuth (or aiohttp) machinery.
+    from .._oauth import DEFAULT_TOKEN_URL, ClientCredentialsGrant, PasswordGrant
+
+    def get(name: str) -> str | None:
+        value = environ.get(name, "").strip()
+        return value or None
+
+    client_id = get("TALLYFY_CLIENT_ID")
+    client_secret = get("TALLYFY_CLIENT_SECRET")
+    username = get("TALLYFY_USERNAME")
+    password = get("TALLYFY_PASSWORD")
+    if client_id is None and client_secret is None:
+        if username is not None or password is not None:
+            raise ValueError(
+                "TALLYFY_USERNAME/TALLYFY_PASSWORD need TALLYFY_CLIENT_ID and "
+                "TALLYFY_CLIENT_SECRET (the password grant authenticates the OAuth client too)"
+            )
+        return None
+    if client_id is None:
+        raise ValueError("TALLYFY_CLIENT_SECRET is set but TALLYFY_CLIENT_ID is missing")
+    if client_secret is None:
+        raise ValueError("TALLYFY_CLIENT_ID is set but TALLYFY_CLIENT_SECRET is missing")
+    url = token_url or get("TALLYFY_TOKEN_URL") or DEFAULT_TOKEN_URL
+    if username is not None or password is not None:
+        if username is None:
+            raise ValueError("TALLYFY_PASSWORD is set but TALLYFY_USERNAME is missing")
+        if password is None:
+            raise ValueError("TALLYFY_USERNAME is set but TALLYFY_PASSWORD is missing")
+        return PasswordGrant(
+            client_id=client_id,
+            client_secret=Secret(client_secret),
+            username=username,
+            password=Secret(password),
+            token_url=url,
+        )
+    return ClientCredentialsGrant(
+        client_id=client_id, client_secret=Secret(client_secret), token_url=url
+    )

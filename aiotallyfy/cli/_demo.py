@@ -12,6 +12,7 @@ Sizing: ~10,000 tasks at 100 per page is ~110 requests. The client's limiter let
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tempfile
 import time
@@ -75,6 +76,10 @@ def _task_count(data: FakeData, org_id: str) -> int:
 
 
 async def run_demo(ctx: Context) -> int:
+    if getattr(ctx.args, "what", "export") == "load":
+        from ._demo_load import run_demo_load
+
+        return await run_demo_load(ctx)
     from ..testing import FakeData, FakeTallyfy, FaultPlan  # only the demo needs the fake
 
     args = ctx.args
@@ -140,6 +145,11 @@ async def run_demo(ctx: Context) -> int:
             "(pass -o FILE to keep it)"
         ),
     ]
+    if importlib.util.find_spec("dlt") is not None:  # the load extra (not imported here)
+        lines.append(
+            "  next        aiotallyfy demo load: the same organizations into a DuckDB file, "
+            "then SQL"
+        )
     ctx.emit(("\n".join(lines) + "\n").encode())
     ctx.stdout.flush()
     return code

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from .._errors import AuthenticationError, TallyfyError
+from .._errors import TallyfyError
 
 __all__ = [
     "EXIT_AUTH",
@@ -25,7 +25,6 @@ __all__ = [
     "CommandFailed",
     "UsageError",
     "describe",
-    "exit_code_for",
 ]
 
 EXIT_OK: Final = 0
@@ -50,11 +49,3 @@ def describe(exc: BaseException) -> str:
     else:
         text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return " ".join(text.split())  # one line, whatever the server put in its message
-
-
-def exit_code_for(exc: BaseException) -> int:
-    if isinstance(exc, UsageError):
-        return EXIT_USAGE
-    if isinstance(exc, AuthenticationError):
-        return EXIT_AUTH
-    return EXIT_FAILED

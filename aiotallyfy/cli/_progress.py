@@ -20,9 +20,21 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
 from .._fanout import OrgResult
-from .._http import ClientStats
 
-__all__ = ["ExportState", "NullProgress", "ProgressDisplay", "make_progress"]
+__all__ = ["ExportState", "NullProgress", "ProgressDisplay", "RequestCounters", "make_progress"]
+
+
+class RequestCounters(Protocol):
+    """What the display reads of a client's ``ClientStats``."""
+
+    @property
+    def requests(self) -> int: ...
+
+    @property
+    def rate_limited(self) -> int: ...
+
+    @property
+    def retries(self) -> int: ...
 
 
 class _HasTotal(Protocol):
@@ -99,9 +111,10 @@ class _RichProgress:
         self,
         stderr: TextIO,
         state: ExportState,
-        stats: ClientStats,
+        stats: RequestCounters,
         description: str,
         rich: Any,
+        unit: str = "tasks",
     ) -> None:
         console_mod, progress_mod = rich
         self._state = state
@@ -116,7 +129,7 @@ class _RichProgress:
             p.TextColumn("[bold]{task.description}"),
             p.BarColumn(bar_width=24),
             p.TextColumn("orgs {task.fields[orgs]}"),
-            p.TextColumn("{task.fields[tasks]} tasks"),
+            p.TextColumn("{task.fields[tasks]} " + unit),
             p.TextColumn("{task.fields[rps]} req/s"),
             p.TextColumn("429s {task.fields[r429]}"),
             p.TextColumn("retries {task.fields[retries]}"),
@@ -202,11 +215,12 @@ def _import_rich() -> tuple[Any, Any] | None:
 def make_progress(
     stderr: TextIO,
     state: ExportState,
-    stats: ClientStats,
+    stats: RequestCounters,
     *,
     quiet: bool,
     description: str = "exporting",
     is_terminal: Callable[[], bool] | None = None,
+    unit: str = "tasks",
 ) -> ProgressDisplay:
     """A live display on a terminal, otherwise (or with ``quiet``, or without rich) none."""
     tty = is_terminal() if is_terminal is not None else _isatty(stderr)
@@ -215,7 +229,7 @@ def make_progress(
     rich = _import_rich()
     if rich is None:
         return NullProgress(stderr)
-    return _RichProgress(stderr, state, stats, description, rich)
+    return _RichProgress(stderr, state, stats, description, rich, unit)
 
 
 def _isatty(stream: TextIO) -> bool:

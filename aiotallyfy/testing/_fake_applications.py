@@ -28,13 +28,17 @@ member they were minted for (``fake.token_users``).
 from __future__ import annotations
 
 from collections import Counter
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from aiohttp import web
 
+from ._envelope import FakeHTTPError, json_response, not_found
 from ._fake_common import EMAIL, area_for, created, require_fields, validation_errors
 from ._fake_oauth import FakeOAuth
-from ._fake_server import FakeHTTPError, FakeTallyfy, RouteContext, json_response, not_found
+from ._router import RouteContext
+
+if TYPE_CHECKING:
+    from ._server import FakeTallyfy
 
 __all__ = ["FakeApplications", "enable_applications"]
 

@@ -31,10 +31,11 @@ from typing import Any
 
 from aiohttp import web
 
+from ._envelope import json_response, not_found
 from ._fake_common import area_for, created, item, no_content, require_fields, validation_errors
 from ._fake_design_state import any_checklist, design, live_checklist, require_admin
-from ._fake_server import RouteContext, Router, json_response, not_found
 from ._fake_store import area
+from ._router import RouteContext, Router
 
 __all__ = ["register_blueprint_design_routes"]
 

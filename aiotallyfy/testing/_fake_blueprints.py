@@ -1,7 +1,8 @@
 """Fake routes: blueprints (checklists), their steps, kick-off fields and form fields.
 
 ``GET .../checklists/{id}/steps`` pages by 10 by default and ignores ``without_pagination``,
-like the real route (tallyfy/sdk#99).
+like the real route (tallyfy/sdk#99). ``GET .../checklists/{id}`` serves the ``steps`` and
+``tags`` includes (``with=``; the tag associations, SDK ``untag_template``).
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from typing import Any
 
 from aiohttp import web
 
+from ._envelope import not_found
 from ._fake_common import area_for, created, item, list_response, no_content, validation_errors
-from ._fake_server import RouteContext, Router, not_found
+from ._fake_design_state import includes, tags_include
 from ._fake_store import area
+from ._router import RouteContext, Router
 
 __all__ = ["register_blueprint_routes"]
 
@@ -32,9 +35,11 @@ def _full(ctx: RouteContext, checklist: dict[str, Any]) -> dict[str, Any]:
     ar = area_for(ctx)
     out = dict(checklist)
     out["prerun"] = ar.prerun.get(checklist["id"], [])
-    includes = {w.strip() for w in (ctx.query.get("with") or "").split(",")}
-    if "steps" in includes:
+    wanted = includes(ctx)
+    if "steps" in wanted:
         out["steps"] = {"data": ar.steps.get(checklist["id"], [])}
+    if "tags" in wanted:
+        out["tags"] = tags_include(ctx, checklist["id"])
     return out
 
 

@@ -1,7 +1,7 @@
 """Fake routes: comments (threads) on tasks, problems and their resolution.
 
 Comments are read through ``GET .../tasks/{task}?with=threads`` (the ``threads`` include is
-registered in ``_fake_server.TASK_INCLUDES``); there is no list route, as on the real API.
+the comments area's ``FakeArea.task_includes``); there is no list route, as on the real API.
 """
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ from typing import Any
 
 from aiohttp import web
 
+from ._envelope import not_found
 from ._fake_common import area_for, created, item, no_content, validation_errors
-from ._fake_server import RouteContext, Router, not_found
 from ._fake_store import area, overlay_task
+from ._router import RouteContext, Router
 
 __all__ = ["register_comment_routes", "threads_include"]
 

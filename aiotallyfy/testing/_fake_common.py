@@ -8,8 +8,9 @@ from typing import Any
 
 from aiohttp import web
 
-from ._fake_server import FakeHTTPError, RouteContext, json_response, paginated_response
+from ._envelope import FakeHTTPError, json_response, paginated_response
 from ._fake_store import Area, area
+from ._router import RouteContext
 
 __all__ = [
     "EMAIL",

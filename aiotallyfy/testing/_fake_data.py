@@ -20,8 +20,8 @@ Task semantics (documented choices):
   one-off tasks, an overdue task of mine and a due-soon task of mine.
 
 Other engineers can extend the model: :meth:`FakeData.rng` gives a deterministic RNG per
-namespace, :meth:`FakeData.org_state` gives the per-org state (``extra`` dict for new
-resources).
+namespace, :meth:`FakeData.org_state` gives the per-org state (its typed ``area`` holds the
+resource areas' records, see ``_fake_store``).
 """
 
 from __future__ import annotations
@@ -38,9 +38,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
+
+if TYPE_CHECKING:
+    from ._fake_store import Area
 
 __all__ = [
     "DUE_SOON_SECONDS",
@@ -48,6 +51,7 @@ __all__ = [
     "ORG_TASK_STATUSES",
     "FakeData",
     "OrgState",
+    "hex32",
     "iso",
 ]
 
@@ -141,7 +145,8 @@ _TITLES: Final = tuple(f"{_VERBS[c & 0xF]} {_NOUNS[c >> 4]}" for c in range(256)
 _TITLES_LOWER: Final = tuple(t.lower() for t in _TITLES)
 
 
-def _hex32(rng: random.Random) -> str:
+def hex32(rng: random.Random) -> str:
+    """A 32-hex-digit id, the shape of Tallyfy's ids, from a seeded RNG."""
     return f"{rng.getrandbits(128):032x}"
 
 
@@ -183,10 +188,23 @@ class OrgState:
     id_index: dict[str, int] = field(default_factory=dict)
     overlay: dict[int, dict[str, Any]] = field(default_factory=dict)
     """Per-task field overrides written by mutations (completed_at, completer_id, ...)."""
+    hidden: set[int] = field(default_factory=set)
+    """Task indices left out of every list (archived or deleted tasks, ``_fake_task_writes``)."""
+    area: Area | None = None
+    """The org's guests, groups, tags, folders, steps, ... (``_fake_store.area``; created and
+    seeded on first use)."""
     extra: dict[str, Any] = field(default_factory=dict)
-    """Free slot for resources added by other modules (blueprints, guests, ...)."""
+    """Module-private state of single route modules (design, watchers, custom-field keys)."""
     _cache: dict[tuple[str, ...], list[int]] = field(default_factory=dict)
     _json_cache: dict[int, bytes] = field(default_factory=dict)
+
+    def forget_lists(self) -> None:
+        """Drop every cached filter list: call after a change to columns a filter reads."""
+        self._cache.clear()
+
+    def forget_task(self, i: int) -> None:
+        """Drop task ``i``'s cached JSON: call after a change to its fields or overlay."""
+        self._json_cache.pop(i, None)
 
     @property
     def id(self) -> str:
@@ -274,7 +292,7 @@ class FakeData:
 
     def _make_org(self, k: int, n_tasks: int, *, forbidden: bool) -> OrgState:
         rng = self.rng(f"org:{k}")
-        org_id = _hex32(rng)
+        org_id = hex32(rng)
         company = f"{_COMPANIES[k % len(_COMPANIES)]}" + (
             f" {k // len(_COMPANIES) + 1}" if k >= len(_COMPANIES) else ""
         )
@@ -342,7 +360,7 @@ class FakeData:
             title = _CHECKLIST_TITLES[(k + c) % len(_CHECKLIST_TITLES)]
             checklists.append(
                 {
-                    "id": _hex32(rng),
+                    "id": hex32(rng),
                     "title": title,
                     "summary": f"{title} procedure",
                     "type": "procedure",
@@ -436,7 +454,7 @@ class FakeData:
     def _add_run(self, st: OrgState, rng: random.Random, started: int) -> None:
         r = len(st.runs)
         checklist = st.checklists[r % len(st.checklists)]
-        run_id = _hex32(rng)
+        run_id = hex32(rng)
         owner = st.member_ids[r % len(st.member_ids)]
         st.runs.append(
             {
@@ -683,7 +701,7 @@ class FakeData:
             hits = [needle in t for t in _TITLES_LOWER]
             codes = st.title_code
             result = [i for i in result if hits[codes[i]]]
-        hidden = st.extra.get("hidden")
+        hidden = st.hidden
         if hidden:  # archived / deleted tasks (see _fake_store): left out of lists
             result = [i for i in result if i not in hidden]
         return result

@@ -13,22 +13,25 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ._envelope import FakeHTTPError, error_body, not_found
 from ._fake_common import area_for
-from ._fake_server import FakeHTTPError, RouteContext, error_body, not_found
 from ._fake_store import area
+from ._router import RouteContext
 
 if TYPE_CHECKING:
     from ._fake_data import OrgState
-    from ._fake_server import FakeTallyfy
+    from ._server import FakeTallyfy
 
 __all__ = [
     "DesignState",
     "any_checklist",
     "design",
     "design_of",
+    "includes",
     "live_checklist",
     "require_admin",
     "step_of",
+    "tags_include",
     "value_id_for",
 ]
 
@@ -92,6 +95,21 @@ class DesignState:
                 created_at=at,
                 actor_id=0,
             )
+
+
+def includes(ctx: RouteContext) -> set[str]:
+    """The names in the request's ``with`` (comma-separated)."""
+    return {w.strip() for w in (ctx.query.get("with") or "").split(",") if w.strip()}
+
+
+def tags_include(ctx: RouteContext, subject_id: str) -> dict[str, Any]:
+    """The ``tags`` include of a blueprint or process: its tag associations, each with the
+    association ``id`` (what ``DELETE .../checklists/tags/{id}`` takes) and ``tag_id``. The
+    official SDK's ``untag_template``/``untag_process`` read the association id there
+    (``?with=tags``; "Tags include may be wrapped in {"data": [...]}", as Fractal includes
+    are)."""
+    links = [dict(link) for link in design(ctx).tag_links.values()]
+    return {"data": [link for link in links if link["subject_id"] == subject_id]}
 
 
 def design(ctx: RouteContext) -> DesignState:

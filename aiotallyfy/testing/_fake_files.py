@@ -31,13 +31,17 @@ import tempfile
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 
 from aiohttp import BodyPartReader, web
 
+from ._envelope import not_found
 from ._fake_common import area_for, created, item, validation_errors
-from ._fake_server import FakeTallyfy, RouteContext, Router, not_found
-from ._fake_store import _hex32
+from ._fake_data import hex32
+from ._router import RouteContext, Router
+
+if TYPE_CHECKING:
+    from ._server import FakeTallyfy
 
 __all__ = ["FakeFiles", "StoredFile", "fake_files", "register_file_routes"]
 
@@ -127,7 +131,7 @@ async def _upload(ctx: RouteContext) -> web.StreamResponse:
         raise
     assert upload is not None
     filename, path, size, digest = upload
-    asset_id = _hex32(area_for(ctx).rng)
+    asset_id = hex32(area_for(ctx).rng)
     asset = {
         "id": asset_id,
         "filename": filename,

@@ -26,9 +26,10 @@ from typing import Any
 
 from aiohttp import web
 
+from ._envelope import FakeHTTPError, json_response, not_found
 from ._fake_common import area_for, item, no_content, require_fields, validation_errors
-from ._fake_server import FakeHTTPError, RouteContext, Router, json_response, not_found
 from ._fake_store import set_owners
+from ._router import RouteContext, Router
 
 __all__ = ["caller", "register_member_routes", "require_admin"]
 

@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from ._envelope import bool_param, json_response
 from ._fake_common import list_response
-from ._fake_server import FakeTallyfy, RouteContext, Router, _bool_param, json_response
+from ._router import RouteContext, Router
+
+if TYPE_CHECKING:
+    from ._server import FakeTallyfy
 
 __all__ = ["FakeHealth", "custom_field_keys_of", "fake_health", "register_misc_routes"]
 
@@ -80,7 +84,7 @@ async def _custom_field_keys(ctx: RouteContext) -> web.StreamResponse:
         if wanted:
             rows = [r for r in rows if r[name] == wanted]
     for name in ("is_required", "is_active"):
-        flag = _bool_param(ctx, name)
+        flag = bool_param(ctx, name)
         if flag is not None:
             rows = [r for r in rows if r[name] is flag]
     return list_response(ctx, rows, q_fields=("key",))

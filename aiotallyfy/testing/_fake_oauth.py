@@ -37,12 +37,16 @@ import asyncio
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from ._fake_server import FakeHTTPError, FakeTallyfy, RouteContext, Router, json_response
+from ._envelope import FakeHTTPError, json_response
+from ._router import RouteContext, Router
+
+if TYPE_CHECKING:
+    from ._server import FakeTallyfy
 
 __all__ = ["FakeOAuth", "IssuedAccessToken", "enable_oauth"]
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, Final
 
 from aiohttp import web
 
+from ._envelope import not_found
 from ._fake_common import (
     area_for,
     created,
@@ -15,7 +17,7 @@ from ._fake_common import (
     require_fields,
     validation_errors,
 )
-from ._fake_server import RouteContext, Router, not_found
+from ._router import RouteContext, Router
 
 __all__ = ["register_org_object_routes"]
 
@@ -38,8 +40,27 @@ def _check_title(body: dict[str, Any]) -> None:
         raise validation_errors({"title": "The title may not be greater than 30 characters."})
 
 
+_AUTO_PROCESS_TITLE: Final = re.compile(r"(from|task|step):")
+"""The ``withoutAutoProcessTags`` scope: ``title NOT SIMILAR TO '(from|task|step):%'``."""
+
+
+def _php_bool(raw: str) -> bool:
+    """PHP ``filter_var($v, FILTER_VALIDATE_BOOLEAN)`` without NULL_ON_FAILURE."""
+    return raw.strip().lower() in ("1", "true", "on", "yes")
+
+
 async def _tags(ctx: RouteContext) -> web.StreamResponse:
-    return list_response(ctx, list(area_for(ctx).tags.values()), q_fields=("title",))
+    """``GET .../tags``. api-v2 ``TagsController::index`` as quoted by the official SDK 3.1.0
+    (``tag_management`` ``get_tags``; tallyfy/sdk#77, tallyfy/mcp#620): unless ``all`` is the
+    literal string ``'true'`` the ``withoutAutoProcessTags`` scope is merged in, and it
+    composes with the ``auto_generated`` filter (read with ``FILTER_VALIDATE_BOOLEAN``)."""
+    tags = list(area_for(ctx).tags.values())
+    if ctx.query.get("all") != "true":
+        tags = [t for t in tags if not _AUTO_PROCESS_TITLE.match(str(t.get("title") or ""))]
+    flag = ctx.query.get("auto_generated")
+    if flag is not None:
+        tags = [t for t in tags if bool(t.get("auto_generated")) == _php_bool(flag)]
+    return list_response(ctx, tags, q_fields=("title",))
 
 
 async def _get_tag(ctx: RouteContext) -> web.StreamResponse:

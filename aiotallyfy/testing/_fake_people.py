@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ._envelope import FakeHTTPError, not_found
 from ._fake_common import (
     EMAIL,
     area_for,
@@ -20,7 +21,7 @@ from ._fake_common import (
     require_fields,
     validation_errors,
 )
-from ._fake_server import FakeHTTPError, RouteContext, Router, not_found
+from ._router import RouteContext, Router
 
 __all__ = ["register_people_routes"]
 

@@ -33,11 +33,12 @@ from typing import Any
 
 from aiohttp import web
 
+from ._envelope import FakeHTTPError, error_body, not_found
 from ._fake_common import area_for, created, item, list_response, validation_errors
 from ._fake_data import COMPLETED, NOT_STARTED
 from ._fake_design_state import design, value_id_for
-from ._fake_server import FakeHTTPError, RouteContext, Router, error_body, not_found
 from ._fake_store import append_task, overlay_task, parse_api_date
+from ._router import RouteContext, Router
 
 __all__ = ["register_run_extra_routes"]
 

@@ -13,10 +13,12 @@ from typing import Any
 
 from aiohttp import web
 
+from ._envelope import not_found, paginated_response
 from ._fake_common import area_for, created, item, list_response, validation_errors
 from ._fake_data import COMPLETED, IN_PROGRESS, NOT_STARTED
-from ._fake_server import RouteContext, Router, not_found, paginated_response
+from ._fake_design_state import includes, tags_include
 from ._fake_store import append_task, parse_api_date
+from ._router import RouteContext, Router
 
 __all__ = ["register_run_routes"]
 
@@ -80,6 +82,8 @@ async def _get_run(ctx: RouteContext) -> web.StreamResponse:
     r, run = _run(ctx)
     out = dict(run)
     out["progress"] = _progress(ctx, r)
+    if "tags" in includes(ctx):
+        out["tags"] = tags_include(ctx, run["id"])
     return item(out)
 
 

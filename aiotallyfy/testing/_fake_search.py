@@ -12,8 +12,9 @@ from typing import Any
 
 from aiohttp import web
 
+from ._envelope import json_response
 from ._fake_common import area_for, validation_errors
-from ._fake_server import RouteContext, Router, json_response
+from ._router import RouteContext, Router
 
 __all__ = ["register_search_routes"]
 

@@ -29,9 +29,10 @@ from typing import Any
 
 from aiohttp import web
 
+from ._envelope import FakeHTTPError, error_body, not_found
 from ._fake_common import area_for, created, item, no_content, require_fields, validation_errors
 from ._fake_design_state import live_checklist, step_of
-from ._fake_server import FakeHTTPError, RouteContext, Router, error_body, not_found
+from ._router import RouteContext, Router
 
 __all__ = ["FIELD_TYPES", "register_step_routes", "rules_using"]
 

@@ -24,11 +24,12 @@ from ._fake_data import (
     NOT_STARTED,
     FakeData,
     OrgState,
+    hex32,
     iso,
 )
 
 if TYPE_CHECKING:
-    from ._fake_server import FakeTallyfy
+    from ._server import FakeTallyfy
 
 __all__ = [
     "Area",
@@ -46,10 +47,6 @@ _STEP_VERBS = ("Collect", "Review", "Approve", "Notify", "Archive", "Sign", "Ver
 _COLORS = ("#3fb65b", "#e74c3c", "#3498db", "#f1c40f", "#9b59b6")
 
 TYPE_TO_CODE = {"task": 0, "approval": 1, "expiring": 2}
-
-
-def _hex32(rng: random.Random) -> str:
-    return f"{rng.getrandbits(128):032x}"
 
 
 def step_id_for(checklist_id: str, position: int) -> str:
@@ -121,7 +118,7 @@ class Area:
         self, cid: str, pos: int, label: str, field_type: str, *, required: bool
     ) -> dict[str, Any]:
         return {
-            "id": _hex32(self.rng),
+            "id": hex32(self.rng),
             "checklist_id": cid,
             "alias": label.lower().replace(" ", "-"),
             "label": label,
@@ -174,7 +171,7 @@ class Area:
             k = len(self.st.checklists) + 1
             now = self.data.now
             checklist = {
-                "id": _hex32(self.rng),
+                "id": hex32(self.rng),
                 "title": f"Blueprint {k:04d}",
                 "summary": None,
                 "type": "procedure",
@@ -254,7 +251,7 @@ class Area:
         ``MITxZa1z2f5d81bb53f1da7c7fa95a2cfec5cbc2``, 8 letters/digits then 32 hex); the
         guest-tasks route is keyed by it, not by the email."""
         alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-        return "".join(self.rng.choice(alnum) for _ in range(8)) + _hex32(self.rng)
+        return "".join(self.rng.choice(alnum) for _ in range(8)) + hex32(self.rng)
 
     def guest_by_code(self, code: str) -> dict[str, Any] | None:
         """The guest whose ``link`` ends in ``/guest/{code}``, or ``None``."""
@@ -267,7 +264,7 @@ class Area:
         made = []
         for _ in range(n):
             k = len(self.groups) + 1
-            gid = _hex32(self.rng)
+            gid = hex32(self.rng)
             group = {
                 "id": gid,
                 "name": f"Group {k:03d}",
@@ -286,7 +283,7 @@ class Area:
         made = []
         for _ in range(n):
             k = len(self.tags) + 1
-            tid = _hex32(self.rng)
+            tid = hex32(self.rng)
             tag = {
                 "id": tid,
                 "title": f"tag-{k:03d}",
@@ -304,7 +301,7 @@ class Area:
         made = []
         for _ in range(n):
             k = len(self.folders) + 1
-            fid = _hex32(self.rng)
+            fid = hex32(self.rng)
             folder = {
                 "id": fid,
                 "name": f"Folder {k:03d}",
@@ -330,7 +327,7 @@ class Area:
     ) -> dict[str, Any]:
         stamp = now or _iso(self.data.now)
         comment = {
-            "id": _hex32(self.rng),
+            "id": hex32(self.rng),
             "content": content,
             "author_id": self.data.me_id,
             "author_type": "user",
@@ -374,7 +371,7 @@ class Area:
         stamp = created or _iso(self.data.now - 86400 + r)
         owner = owner_id or self.data.me_id
         run = {
-            "id": _hex32(self.rng),
+            "id": hex32(self.rng),
             "increment_id": 500 + r,
             "checklist_id": checklist["id"],
             "checklist_title": checklist["title"],
@@ -402,8 +399,7 @@ class Area:
     @property
     def hidden(self) -> set[int]:
         """Task indices left out of every list (archived or deleted one-off tasks)."""
-        hidden: set[int] = self.st.extra.setdefault("hidden", set())
-        return hidden
+        return self.st.hidden
 
     def run_task_indices(self, r: int) -> list[int]:
         st = self.st
@@ -455,7 +451,7 @@ def append_task(
         },
         **(overlay or {}),
     }
-    st._cache.clear()
+    st.forget_lists()
     return i
 
 
@@ -474,13 +470,13 @@ def set_owners(data: FakeData, st: OrgState, i: int, owners: dict[str, list[Any]
         "guests": list(owners.get("guests", [])),
         "groups": list(owners.get("groups", [])),
     }
-    st._cache.clear()
-    st._json_cache.pop(i, None)
+    st.forget_lists()
+    st.forget_task(i)
 
 
 def overlay_task(st: OrgState, i: int, fields: dict[str, Any]) -> None:
     st.overlay.setdefault(i, {}).update(fields)
-    st._json_cache.pop(i, None)
+    st.forget_task(i)
 
 
 def guest_code_of(guest: dict[str, Any]) -> str | None:
@@ -494,11 +490,9 @@ def guest_code_of(guest: dict[str, Any]) -> str | None:
 
 def area(data: FakeData, st: OrgState) -> Area:
     """The org's ``Area``, created and seeded on first use."""
-    found = st.extra.get("area")
-    if isinstance(found, Area):
-        return found
-    made = Area(data=data, st=st, rng=data.rng(f"org:{st.index}:areas"))
-    st.extra["area"] = made
+    if st.area is not None:
+        return st.area
+    made = st.area = Area(data=data, st=st, rng=data.rng(f"org:{st.index}:areas"))
     made.seed()
     return made
 

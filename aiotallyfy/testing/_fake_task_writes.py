@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ._envelope import not_found, paginated_response
 from ._fake_common import (
     EMAIL,
     area_for,
@@ -24,8 +25,8 @@ from ._fake_common import (
     validation_errors,
 )
 from ._fake_data import COMPLETED
-from ._fake_server import RouteContext, Router, not_found, paginated_response
 from ._fake_store import append_task, overlay_task, parse_api_date, set_owners
+from ._router import RouteContext, Router
 
 __all__ = ["register_task_write_routes"]
 
@@ -123,7 +124,7 @@ def _apply_update(ctx: RouteContext, i: int, body: dict[str, Any]) -> None:
         fields["title"] = body["title"]
     if "deadline" in body:
         st.deadline[i] = _deadline(body["deadline"])  # task_at derives "deadline" from it
-        st._cache.clear()
+        st.forget_lists()
     if "started_at" in body:
         _deadline(body["started_at"], "started_at")
     if "taskdata" in body:

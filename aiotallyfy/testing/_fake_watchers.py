@@ -16,15 +16,19 @@ Subscriptions are kept per org in ``OrgState.extra["watchers"]`` (:func:`watcher
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from ._envelope import FakeHTTPError, not_found
 from ._fake_common import area_for, created, list_response, no_content, validation_errors
+from ._fake_data import hex32
 from ._fake_members import require_admin
-from ._fake_server import FakeHTTPError, FakeTallyfy, RouteContext, Router, not_found
-from ._fake_store import _hex32
+from ._router import RouteContext, Router
+
+if TYPE_CHECKING:
+    from ._server import FakeTallyfy
 
 __all__ = ["register_watcher_routes", "watchers_of"]
 
@@ -63,7 +67,7 @@ async def _add(ctx: RouteContext) -> web.StreamResponse:
     if errors:
         raise validation_errors(errors)
     watcher = {
-        "id": _hex32(area_for(ctx).rng),
+        "id": hex32(area_for(ctx).rng),
         "user_id": who["id"],
         "object_type": body["object_type"],
         "object_id": body["object_id"],

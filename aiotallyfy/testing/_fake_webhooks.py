@@ -18,7 +18,8 @@ import aiohttp
 from ._fake_store import area
 
 if TYPE_CHECKING:
-    from ._fake_server import FakeTallyfy, RouteContext
+    from ._router import RouteContext
+    from ._server import FakeTallyfy
 
 __all__ = [
     "Delivery",

@@ -34,7 +34,7 @@ test it sees; when it returns a single factory, test ids are unchanged). Put thi
 ``conftest.py`` (the hook is conftest/plugin-level; a test module cannot implement it)::
 
     import pytest
-    from aiotallyfy.testing._virtual_time import virtual_time_loop_factories
+    from aiotallyfy.testing import virtual_time_loop_factories
 
     def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line(

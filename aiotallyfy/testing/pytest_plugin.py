@@ -32,7 +32,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._fake_server import FakeTallyfy
+    from ._server import FakeTallyfy
 
 __all__ = ["FakeTallyfyFactory"]
 
@@ -52,7 +52,7 @@ if _HAVE_PYTEST_ASYNCIO:
     @pytest_asyncio.fixture
     async def fake_tallyfy() -> AsyncIterator[FakeTallyfy]:
         """A started default :class:`FakeTallyfy`, closed after the test."""
-        from ._fake_server import FakeTallyfy
+        from ._server import FakeTallyfy
 
         async with FakeTallyfy() as fake:
             yield fake
@@ -60,7 +60,7 @@ if _HAVE_PYTEST_ASYNCIO:
     @pytest_asyncio.fixture
     async def fake_tallyfy_factory() -> AsyncIterator[FakeTallyfyFactory]:
         """Factory of :class:`FakeTallyfy` instances (same kwargs); all closed at teardown."""
-        from ._fake_server import FakeTallyfy
+        from ._server import FakeTallyfy
 
         made: list[FakeTallyfy] = []
 

@@ -37,8 +37,9 @@ Order of processing for each request: record it, check auth (401), apply the rat
 (429, not counted), decide the fault (faults only hit authenticated, admitted requests),
 route and handle, sleep ``latency`` + jitter, respond.
 
-New resource areas register routes with :func:`register_routes` (module level, applies to
-fakes created afterwards) or ``fake.router.add(...)`` (one fake, effective immediately).
+Routes come from the areas the fake is built with, ``FakeTallyfy(areas=DEFAULT_AREAS)``
+(each :class:`FakeArea` carries its routes, task includes and hooks; nothing is registered
+globally), plus ``fake.router.add(...)`` for one fake, effective immediately.
 """
 
 from __future__ import annotations
@@ -49,66 +50,39 @@ import re
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal, Self
-from urllib.parse import quote, urlencode
 
 import orjson
 from aiohttp import web
-from multidict import CIMultiDict, CIMultiDictProxy, MultiMapping
+from multidict import CIMultiDict, CIMultiDictProxy
 
-from ._fake_data import ME_TASK_STATUSES, ORG_TASK_STATUSES, FakeData, OrgState, iso
-from ._faults import FaultDecision, FaultPlan
-
-__all__ = [
-    "MAX_PER_PAGE",
-    "ROUTE_REGISTRARS",
-    "FakeHTTPError",
-    "FakeTallyfy",
-    "RecordedRequest",
-    "Route",
-    "RouteContext",
-    "Router",
-    "error_body",
-    "json_response",
-    "not_found",
-    "paginated_response",
-    "register_routes",
-    "validation_error",
-]
-
-MAX_PER_PAGE: Final = 100
-DEFAULT_PER_PAGE: Final = 10
-JSON_TYPE: Final = "application/json"
-
-UNAUTHENTICATED: Final = {"error": True, "message": "Unauthenticated."}
-ENDPOINT_NOT_FOUND: Final = {
-    "error": True,
-    "message": "API endpoint not found",
-    "code": "ENDPOINT_NOT_FOUND",
-}
-RESOURCE_NOT_FOUND: Final = {
-    "error": True,
-    "message": "Resource not found",
-    "code": "RESOURCE_NOT_FOUND",
-}
-FORBIDDEN_ORG: Final = {
-    "error": True,
-    "message": "You don't have permission to access this organization.",
-}
-TOO_MANY: Final = {"message": "Too Many Attempts.", "code": "RATE_LIMIT_EXCEEDED"}
-SERVER_ERROR: Final = {"error": True, "message": "Server Error"}
-HTML_503: Final = (
-    b"<!DOCTYPE html>\n<html><head><title>503 Service Temporarily Unavailable</title></head>\n"
-    b"<body><center><h1>503 Service Temporarily Unavailable</h1></center>\n"
-    b"<hr><center>nginx</center></body></html>\n"
+from ._envelope import (
+    DEFAULT_PER_PAGE,
+    ENDPOINT_NOT_FOUND,
+    FORBIDDEN_ORG,
+    HTML_503,
+    JSON_TYPE,
+    MAX_PER_PAGE,
+    SERVER_ERROR,
+    TOO_MANY,
+    UNAUTHENTICATED,
+    FakeHTTPError,
+    json_response,
+    not_found,
 )
+from ._fake_areas import DEFAULT_AREAS
+from ._fake_data import FakeData, iso
+from ._fake_webhooks import deliver
+from ._faults import FaultDecision, FaultPlan
+from ._router import FakeArea, RouteContext, Router, TaskCompletedHook, TaskInclude
 
-_ORG_PATH = re.compile(r"^/organizations/([^/]+)")
+__all__ = ["FakeTallyfy", "RecordedRequest"]
+
+_ORG_PATH: Final = re.compile(r"^/organizations/([^/]+)")
 
 
-# ---------------------------------------------------------------------------- records
 @dataclass(frozen=True, slots=True)
 class RecordedRequest:
     """One request seen by the fake.
@@ -137,530 +111,6 @@ class RecordedRequest:
         return orjson.loads(self.body)
 
 
-# ---------------------------------------------------------------------------- errors / helpers
-class FakeHTTPError(Exception):
-    """Raise from a route handler to answer with ``status`` and a JSON ``body``."""
-
-    def __init__(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
-        super().__init__(status, body)
-        self.status = status
-        self.body = body
-        self.headers = dict(headers or {})
-
-
-def error_body(message: str, *, code: str | None = None, **extra: Any) -> dict[str, Any]:
-    """``{"error": true, "message": ..., ["code": ...]}`` plus ``extra`` keys."""
-    body: dict[str, Any] = {"error": True, "message": message}
-    if code is not None:
-        body["code"] = code
-    body.update(extra)
-    return body
-
-
-def not_found() -> FakeHTTPError:
-    """404 ``RESOURCE_NOT_FOUND``."""
-    return FakeHTTPError(404, RESOURCE_NOT_FOUND)
-
-
-def validation_error(field: str, message: str) -> FakeHTTPError:
-    """422 with Laravel's validation body for one field."""
-    return FakeHTTPError(422, {"error": True, "message": message, "errors": {field: [message]}})
-
-
-def json_response(
-    payload: Any, status: int = 200, headers: Mapping[str, str] | None = None
-) -> web.Response:
-    """An ``application/json`` response serialized with orjson (bytes are sent as-is)."""
-    body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
-    return web.Response(body=body, status=status, content_type=JSON_TYPE, headers=headers)
-
-
-def _int_param(ctx: RouteContext, name: str, default: int, minimum: int) -> int:
-    raw = ctx.query.get(name)
-    if raw is None or raw == "":
-        return default
-    label = name.replace("_", " ")
-    try:
-        value = int(raw)
-    except ValueError:
-        raise validation_error(name, f"The {label} must be an integer.") from None
-    if value < minimum:
-        raise validation_error(name, f"The {label} must be at least {minimum}.")
-    return value
-
-
-def _truthy(value: str | None) -> bool:
-    return value is not None and value.lower() in ("true", "1", "yes")
-
-
-def paginated_response(
-    ctx: RouteContext,
-    total: int,
-    fetch: Callable[[int, int], Sequence[Any]],
-    *,
-    default_per_page: int = DEFAULT_PER_PAGE,
-    extra_meta: Mapping[str, Any] | None = None,
-    allow_without_pagination: bool = False,
-) -> web.Response:
-    """The Fractal list envelope.
-
-    ``fetch(start, stop)`` returns the items ``[start:stop]``: JSON-able objects, or all
-    ``bytes`` (pre-serialized JSON items).  ``page`` / ``per_page`` are validated (422 when
-    not integers or < 1), ``per_page`` is clamped to 100,
-    ``total_pages = max(1, ceil(total / per_page))``, and a page past the end gives empty
-    ``data`` with correct meta.  ``links`` is ``[]`` when there is neither a previous nor a
-    next page, otherwise an object with ``previous`` (``current_page > 1``) and/or ``next``
-    (``current_page < total_pages``); the URLs keep the other query parameters.  With
-    ``allow_without_pagination`` and ``without_pagination=true`` everything is returned as
-    one page (``per_page = max(1, total)``).
-    """
-    if allow_without_pagination and _truthy(ctx.query.get("without_pagination")):
-        page, per_page = 1, max(1, total)
-    else:
-        page = _int_param(ctx, "page", 1, 1)
-        per_page = min(_int_param(ctx, "per_page", default_per_page, 1), ctx.fake.max_per_page)
-    total_pages = max(1, math.ceil(total / per_page))
-    start = (page - 1) * per_page
-    items = fetch(start, min(start + per_page, total)) if start < total else []
-    links: dict[str, str] | list[Any]
-    link_obj: dict[str, str] = {}
-    if page > 1:
-        link_obj["previous"] = ctx.page_url(page - 1)
-    if page < total_pages:
-        link_obj["next"] = ctx.page_url(page + 1)
-    links = link_obj if link_obj else []
-    meta: dict[str, Any] = {
-        "pagination": {
-            "total": total,
-            "count": len(items),
-            "per_page": per_page,
-            "current_page": page,
-            "total_pages": total_pages,
-            "links": links,
-        }
-    }
-    if extra_meta:
-        meta.update(extra_meta)
-    if items and all(isinstance(i, bytes) for i in items):
-        body = b'{"data":[' + b",".join(items) + b'],"meta":' + orjson.dumps(meta) + b"}"
-    else:
-        body = orjson.dumps({"data": list(items), "meta": meta})
-    return json_response(body)
-
-
-# ---------------------------------------------------------------------------- routing
-RouteHandler = Callable[["RouteContext"], Awaitable[web.StreamResponse]]
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    method: str
-    pattern: str
-    regex: re.Pattern[str]
-    handler: RouteHandler
-    org_scoped: bool
-    raw_body: bool = False
-    """The handler reads the request body itself, as a stream (``ctx.request``; a file
-    upload): the dispatcher does not read it first and the record's ``body`` stays empty."""
-
-
-_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-class Router:
-    """Method + path-pattern route table (``/organizations/{org}/tasks/{task}``).
-
-    A pattern with an ``{org}`` parameter is org-scoped: the dispatcher answers 404/403 for
-    unknown/forbidden orgs before the handler runs and sets :attr:`RouteContext.org`.
-    """
-
-    def __init__(self) -> None:
-        self._by_head: dict[str, list[Route]] = {}
-        self.streams_bodies = False
-        """Whether any route reads its own body (``raw_body``); the dispatcher only looks a
-        route up before reading the body when one does."""
-
-    @staticmethod
-    def _head(path: str) -> str:
-        return path.split("/", 2)[1] if path.startswith("/") and len(path) > 1 else ""
-
-    def add(
-        self, method: str, pattern: str, handler: RouteHandler, *, raw_body: bool = False
-    ) -> Route:
-        if not pattern.startswith("/"):
-            raise ValueError("pattern must start with '/'")
-        regex_src = ""
-        pos = 0
-        for m in _PARAM.finditer(pattern):
-            regex_src += re.escape(pattern[pos : m.start()]) + f"(?P<{m.group(1)}>[^/]+)"
-            pos = m.end()
-        regex_src += re.escape(pattern[pos:])
-        head = self._head(pattern)
-        if "{" in head:
-            head = "*"
-        route = Route(
-            method.upper(),
-            pattern,
-            re.compile(f"^{regex_src}$"),
-            handler,
-            "{org}" in pattern,
-            raw_body,
-        )
-        self._by_head.setdefault(head, []).append(route)
-        self.streams_bodies = self.streams_bodies or raw_body
-        return route
-
-    def get(self, pattern: str, handler: RouteHandler) -> Route:
-        return self.add("GET", pattern, handler)
-
-    def post(self, pattern: str, handler: RouteHandler) -> Route:
-        return self.add("POST", pattern, handler)
-
-    def put(self, pattern: str, handler: RouteHandler) -> Route:
-        return self.add("PUT", pattern, handler)
-
-    def delete(self, pattern: str, handler: RouteHandler) -> Route:
-        return self.add("DELETE", pattern, handler)
-
-    @property
-    def routes(self) -> list[Route]:
-        return [r for lst in self._by_head.values() for r in lst]
-
-    def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], list[str]]:
-        """``(route, params, allowed_methods)``; route is None when nothing matches the method."""
-        allowed: list[str] = []
-        for candidates in (self._by_head.get(self._head(path), ()), self._by_head.get("*", ())):
-            for route in candidates:
-                m = route.regex.match(path)
-                if m is None:
-                    continue
-                if route.method == method:
-                    return route, m.groupdict(), []
-                allowed.append(route.method)
-        return None, {}, allowed
-
-
-ROUTE_REGISTRARS: list[Callable[[Router], None]] = []
-"""Functions that add routes to every new fake's router (see :func:`register_routes`)."""
-
-
-def register_routes(registrar: Callable[[Router], None]) -> Callable[[Router], None]:
-    """Register a route-table function for all fakes created afterwards (usable as decorator)."""
-    if registrar not in ROUTE_REGISTRARS:
-        ROUTE_REGISTRARS.append(registrar)
-    return registrar
-
-
-@dataclass(slots=True)
-class RouteContext:
-    """What a route handler gets."""
-
-    fake: FakeTallyfy
-    request: web.Request
-    method: str
-    path: str
-    root: Literal["api", "root"]
-    params: dict[str, str]
-    body: bytes
-    org: OrgState | None = None
-
-    @property
-    def data(self) -> FakeData:
-        return self.fake.data
-
-    @property
-    def query(self) -> MultiMapping[str]:
-        return self.request.query
-
-    @property
-    def org_state(self) -> OrgState:
-        """The (accessible) org of an org-scoped route."""
-        if self.org is None:
-            raise RuntimeError("not an org-scoped route")
-        return self.org
-
-    def json_body(self) -> Any:
-        """The parsed body (``{}`` when empty); 400 ``{"message": ...}`` when not JSON."""
-        if not self.body.strip():
-            return {}
-        try:
-            return orjson.loads(self.body)
-        except orjson.JSONDecodeError:
-            raise FakeHTTPError(400, {"message": "The request body is not valid JSON."}) from None
-
-    def json_object(self) -> dict[str, Any]:
-        """Like :meth:`json_body`; a non-object body counts as empty (Laravel merges input)."""
-        body = self.json_body()
-        return body if isinstance(body, dict) else {}
-
-    def now_iso(self) -> str:
-        """Current fake wall time (reference time + loop time since start), ISO Zulu."""
-        return self.fake.now_iso()
-
-    def page_url(self, page: int) -> str:
-        """This request's full URL with ``page`` replaced (other params kept, in order)."""
-        pairs: list[tuple[str, str]] = []
-        seen = False
-        for k, v in self.request.query.items():
-            if k == "page":
-                if not seen:
-                    pairs.append(("page", str(page)))
-                    seen = True
-                continue
-            pairs.append((k, v))
-        if not seen:
-            pairs.append(("page", str(page)))
-        prefix = "/api" if self.root == "api" else ""
-        req = self.request
-        return f"{req.scheme}://{req.host}{prefix}{self.path}?{urlencode(pairs, quote_via=quote)}"
-
-
-# ---------------------------------------------------------------------------- core routes
-def _task_summary(task: Mapping[str, Any]) -> str:
-    return f"Please {str(task['title']).lower()} and mark this task complete when done."
-
-
-TASK_INCLUDES: dict[str, Callable[[RouteContext, dict[str, Any]], Any]] = {}
-"""Extra ``with=`` includes of the single-task routes (name -> builder), e.g. ``threads``."""
-TASK_COMPLETED_HOOKS: list[Callable[[RouteContext, str], Awaitable[None]]] = []
-"""Awaited with ``(ctx, task_id)`` after a task was completed (webhook delivery)."""
-
-
-def _with_includes(ctx: RouteContext, task: dict[str, Any]) -> dict[str, Any]:
-    task["summary"] = _task_summary(task)
-    includes = {w.strip() for w in ctx.query.get("with", "").split(",") if w.strip()}
-    if "run" in includes:
-        run = ctx.data.run(ctx.org_state.id, task["run_id"]) if task["run_id"] else None
-        task["run"] = {"data": run}
-    for name in includes & TASK_INCLUDES.keys():
-        task[name] = TASK_INCLUDES[name](ctx, task)
-    return task
-
-
-def _bool_param(ctx: RouteContext, name: str) -> bool | None:
-    raw = ctx.query.get(name)
-    if raw is None or raw == "":
-        return None
-    low = raw.lower()
-    if low in ("true", "1"):
-        return True
-    if low in ("false", "0"):
-        return False
-    raise validation_error(name, f"The {name.replace('_', ' ')} field must be true or false.")
-
-
-def _task_list(ctx: RouteContext, *, mine: bool) -> web.Response:
-    st = ctx.org_state
-    data = ctx.data
-    raw_status = ctx.query.get("status")
-    if mine:
-        status: str | None = raw_status or "active"  # the server's default (tallyfy/sdk#76)
-        allowed = ME_TASK_STATUSES
-    else:
-        # No source says what /tasks does without ``status``: serve either reading
-        # (``FakeTallyfy(org_tasks_default_status=...)``) so clients are tested under both.
-        status = raw_status or ctx.fake.org_tasks_default_status
-        allowed = ORG_TASK_STATUSES
-    if status is not None and status not in allowed:
-        raise validation_error("status", "The selected status is invalid.")
-    owners: list[int] | None = None
-    is_oneoff: bool | None = None
-    if not mine:
-        is_oneoff = _bool_param(ctx, "is_oneoff")
-        raw_owners = ctx.query.get("owners")
-        if raw_owners:
-            try:
-                owners = [int(p) for p in raw_owners.split(",") if p.strip()]
-            except ValueError:
-                raise validation_error(
-                    "owners", "The owners must be a comma separated list of user ids."
-                ) from None
-    q = ctx.query.get("q") or None
-    idx = data.select(st.id, mine=mine, status=status, is_oneoff=is_oneoff, owners=owners, q=q)
-    overdue, due_soon = data.counts(st.id, mine=mine)
-
-    def fetch(start: int, stop: int) -> list[bytes] | list[dict[str, Any]]:
-        if stop - start > 1000:  # huge pages: one orjson call, keep the cache small
-            return [data.task_at(st, i) for i in idx[start:stop]]
-        return [data.task_json(st, i) for i in idx[start:stop]]
-
-    return paginated_response(
-        ctx,
-        len(idx),
-        fetch,
-        extra_meta={"overdue_tasks": overdue, "tasks_due_soon": due_soon},
-        allow_without_pagination=True,
-    )
-
-
-async def _get_me(ctx: RouteContext) -> web.StreamResponse:
-    auth = ctx.request.headers.get("Authorization", "")
-    me = ctx.fake.token_users.get(auth[7:], ctx.data.me)
-    keys = ("id", "email", "username", "first_name", "last_name", "full_name", "timezone")
-    return json_response({"data": {k: me[k] for k in keys} | {"profile_pic": None}})
-
-
-async def _get_my_orgs(ctx: RouteContext) -> web.StreamResponse:
-    orgs = ctx.data.organizations()
-    return paginated_response(
-        ctx,
-        len(orgs),
-        lambda a, b: orgs[a:b],
-        default_per_page=ctx.fake.org_list_per_page_default,
-    )
-
-
-async def _get_org(ctx: RouteContext) -> web.StreamResponse:
-    return json_response({"data": ctx.org_state.org})
-
-
-async def _get_org_me(ctx: RouteContext) -> web.StreamResponse:
-    return await _get_me(ctx)
-
-
-async def _get_my_tasks(ctx: RouteContext) -> web.StreamResponse:
-    return _task_list(ctx, mine=True)
-
-
-async def _get_org_tasks(ctx: RouteContext) -> web.StreamResponse:
-    return _task_list(ctx, mine=False)
-
-
-async def _get_task(ctx: RouteContext) -> web.StreamResponse:
-    st = ctx.org_state
-    i = st.id_index.get(ctx.params["task"])
-    if i is None:
-        raise not_found()
-    return json_response({"data": _with_includes(ctx, ctx.data.task_at(st, i))})
-
-
-def _run_index(ctx: RouteContext) -> int:
-    r = ctx.org_state.run_index.get(ctx.params["run"])
-    if r is None:
-        raise not_found()
-    return r
-
-
-async def _get_run_task(ctx: RouteContext) -> web.StreamResponse:
-    st = ctx.org_state
-    r = _run_index(ctx)
-    i = st.id_index.get(ctx.params["task"])
-    if i is None or st.run[i] != r:
-        raise not_found()
-    return json_response({"data": _with_includes(ctx, ctx.data.task_at(st, i))})
-
-
-def _complete(ctx: RouteContext, run: int) -> web.Response:
-    """Shared body of both complete routes (``run`` = -1 for one-off tasks)."""
-    st = ctx.org_state
-    body = ctx.json_object()
-    task_id = body.get("task_id")
-    if task_id is None or task_id == "":
-        raise validation_error("task_id", "The task id field is required.")
-    if not isinstance(task_id, str):
-        raise validation_error("task_id", "The task id must be a string.")
-    is_approved = body.get("is_approved")
-    if is_approved is not None and not isinstance(is_approved, bool):
-        raise validation_error("is_approved", "The is approved field must be true or false.")
-    i = st.id_index.get(task_id)
-    if i is None or st.run[i] != run:
-        raise validation_error("task_id", "The selected task id is invalid.")
-    if st.status[i] == 2:
-        raise validation_error("task_id", "The task has already been completed.")
-    now = ctx.now_iso()
-    task = ctx.data.complete_task(
-        st.id, task_id, completer_id=ctx.data.me_id, completed_at=now, is_approved=is_approved
-    )
-    return json_response(
-        {
-            "data": {
-                "id": task["id"],
-                "title": task["title"],
-                "status": "completed",
-                "completed_at": task["completed_at"],
-                "completer_id": task["completer_id"],
-                "tasks_changed_by_rules": {},
-            }
-        }
-    )
-
-
-def _reopen(ctx: RouteContext, run: int) -> web.Response:
-    st = ctx.org_state
-    task_id = ctx.params["task"]
-    i = st.id_index.get(task_id)
-    if i is None:
-        raise not_found()
-    if st.run[i] != run:
-        raise validation_error("task_id", "The selected task id is invalid.")
-    if st.status[i] != 2:
-        raise validation_error("task_id", "The task is not completed.")
-    task = ctx.data.reopen_task(st.id, task_id, updated_at=ctx.now_iso())
-    return json_response(
-        {
-            "data": {
-                "id": task["id"],
-                "title": task["title"],
-                "status": "in-progress",
-                "completed_at": None,
-                "completer_id": None,
-                "completer_guest_id": None,
-                "is_approved": None,
-                "tasks_changed_by_rules": {},
-            }
-        }
-    )
-
-
-async def _completed_hooks(ctx: RouteContext, response: web.Response) -> web.Response:
-    for hook in TASK_COMPLETED_HOOKS:
-        await hook(ctx, str(ctx.json_object().get("task_id")))
-    return response
-
-
-async def _complete_run_task(ctx: RouteContext) -> web.StreamResponse:
-    return await _completed_hooks(ctx, _complete(ctx, _run_index(ctx)))
-
-
-async def _reopen_run_task(ctx: RouteContext) -> web.StreamResponse:
-    return _reopen(ctx, _run_index(ctx))
-
-
-async def _complete_oneoff(ctx: RouteContext) -> web.StreamResponse:
-    return await _completed_hooks(ctx, _complete(ctx, -1))
-
-
-async def _reopen_oneoff(ctx: RouteContext) -> web.StreamResponse:
-    return _reopen(ctx, -1)
-
-
-def register_identity_routes(router: Router) -> None:
-    """``/me``, ``/me/organizations``, ``/organizations/{org}``, ``/organizations/{org}/me``."""
-    router.get("/me", _get_me)
-    router.get("/me/organizations", _get_my_orgs)
-    router.get("/organizations/{org}", _get_org)
-    router.get("/organizations/{org}/me", _get_org_me)
-
-
-def register_task_routes(router: Router) -> None:
-    """Task listing, single task, complete / reopen (process and one-off)."""
-    router.get("/organizations/{org}/me/tasks", _get_my_tasks)
-    router.get("/organizations/{org}/tasks", _get_org_tasks)
-    router.get("/organizations/{org}/tasks/{task}", _get_task)
-    router.get("/organizations/{org}/runs/{run}/tasks/{task}", _get_run_task)
-    router.post("/organizations/{org}/runs/{run}/completed-tasks", _complete_run_task)
-    router.delete("/organizations/{org}/runs/{run}/completed-tasks/{task}", _reopen_run_task)
-    router.post("/organizations/{org}/completed-tasks", _complete_oneoff)
-    router.delete("/organizations/{org}/completed-tasks/{task}", _reopen_oneoff)
-
-
-CORE_REGISTRARS: Final[tuple[Callable[[Router], None], ...]] = (
-    register_identity_routes,
-    register_task_routes,
-)
-
-
-# ---------------------------------------------------------------------------- the fake
 def _accepts_json(accept: str | None) -> bool:
     if not accept:
         return False
@@ -696,6 +146,7 @@ class FakeTallyfy:
         host: str = "127.0.0.1",
         port: int = 0,
         data: FakeData | None = None,
+        areas: Iterable[FakeArea] = DEFAULT_AREAS,
         extra_routes: Iterable[Callable[[Router], None]] = (),
         record_requests: bool = True,
         org_tasks_default_status: Literal["all", "active"] | None = None,
@@ -737,11 +188,15 @@ class FakeTallyfy:
         self.requests: list[RecordedRequest] = []
         self.record_requests = record_requests
         """Set to False (e.g. in benchmarks) to stop filling :attr:`requests`."""
+        self.areas: tuple[FakeArea, ...] = tuple(areas)
+        """The areas this fake serves (default :data:`DEFAULT_AREAS`: core + every resource
+        area); pass fewer for a smaller fake, or your own ``FakeArea`` to add one."""
         self.router = Router()
-        from ._fake_areas import AREA_REGISTRARS  # runs, blueprints, people, ... (issue 5)
-
-        for registrar in (*CORE_REGISTRARS, *AREA_REGISTRARS, *ROUTE_REGISTRARS, *extra_routes):
-            registrar(self.router)
+        self.task_includes: dict[str, TaskInclude] = {}
+        """``with=`` includes of one task and the task lists, from the areas (name -> builder)."""
+        self.task_completed_hooks: list[TaskCompletedHook] = []
+        """Awaited with ``(ctx, task_id)`` after a task was completed, from the areas."""
+        self._wire(self.areas, extra_routes)
         self._rate_limit: tuple[int, float] | None = None
         self.set_rate_limit(*(rate_limit or (None, 60.0)))
         self._windows: dict[str, deque[float]] = {}
@@ -753,6 +208,25 @@ class FakeTallyfy:
         self._closing: asyncio.Event | None = None
         self._start_time = 0.0
         self._generation = 0
+
+    def _wire(
+        self, areas: Sequence[FakeArea], extra_routes: Iterable[Callable[[Router], None]]
+    ) -> None:
+        """Build this fake's routes, includes and hooks from its areas (in order)."""
+        names: set[str] = set()
+        for area in areas:
+            if area.name in names:
+                raise ValueError(f"area {area.name!r} given twice")
+            names.add(area.name)
+            if area.routes is not None:
+                area.routes(self.router)
+            for include, build in area.task_includes.items():
+                if include in self.task_includes:
+                    raise ValueError(f"task include {include!r} given by two areas")
+                self.task_includes[include] = build
+            self.task_completed_hooks.extend(area.task_completed_hooks)
+        for registrar in extra_routes:
+            registrar(self.router)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> Self:
@@ -830,8 +304,6 @@ class FakeTallyfy:
     async def deliver_webhook(self, url: str, payload: Any, org_id: str) -> int | None:
         """POST ``payload`` to ``url`` with ``X-Tallyfy-orgID: org_id``, once (no retry, like
         Tallyfy); the receiver's status, or ``None`` if unreachable. See ``_fake_webhooks``."""
-        from ._fake_webhooks import deliver
-
         return await deliver(self, url, payload, org_id)
 
     # ------------------------------------------------------------------ faults / limits

@@ -1,0 +1,309 @@
+"""Request hooks: the facts of every call and attempt, for metrics and traces.
+
+A service that calls Tallyfy wants to see, on its own dashboards, how many calls it makes, how
+long they take, how often they are rate limited or retried, and how long they queue in the
+limiter. ``RequestHooks`` is the one interface for that: subclass it (a Prometheus exporter,
+a log line, a test probe) and pass it to ``TallyfyClient(hooks=[...])``. The OpenTelemetry
+support (``aiotallyfy.otel``) is one implementation of it, not a second mechanism.
+
+Three moments, all on the calling task, in order: ``on_call_start`` (a logical call begins:
+``client.tasks.get(...)``, one page of a list), ``on_attempt`` after each attempt the retry
+policy judged, ``on_call_end`` when the call returns or raises (cancellation included). Each
+gets the same facts (``CallInfo``: method, route template, organization); what
+``on_call_start`` returns is handed back to the other two, so a hook keeps per-call state
+(a span) without a lookup.
+
+Cost: with no hooks the request loop pays one ``is not None`` check per attempt
+(``benchmarks/observability_overhead.py``). The three records are named tuples: immutable
+(every hook sees the same object) and built several times faster than frozen dataclasses,
+which matters at one per attempt. A hook that raises is logged (the first time,
+with its traceback) and otherwise ignored: a broken dashboard must not fail API calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from contextvars import ContextVar, Token
+from typing import Any, Generic, NamedTuple, TypeVar
+
+from ._clock import Clock
+from ._errors import OutcomeUnknownError
+from ._http import HTTPCore, Response
+from ._retry import Decision, HTTPOutcome, Outcome, Verdict
+from ._routes import route_template
+from ._transport import RawResponse
+
+__all__ = ["AttemptInfo", "CallInfo", "CallResult", "ObservedHTTPCore", "Observer", "RequestHooks"]
+
+logger = logging.getLogger("aiotallyfy")
+
+S = TypeVar("S")
+
+
+class CallInfo(NamedTuple):
+    """One logical call, as a hook sees it. Never the raw path: ids and guest e-mails in a
+    path are unbounded and personal; ``route`` is its template
+    (``/organizations/{org}/runs/{run}/tasks/{task}``). ``org_id`` is the organization whose
+    rate-limit scope the call is in (``None`` for ``/me``...): a hook decides whether to
+    record it. ``server_address``/``server_port`` are the base URL's host and port."""
+
+    method: str
+    route: str
+    org_id: str | None
+    server_address: str
+    server_port: int
+
+
+class AttemptInfo(NamedTuple):
+    """One attempt, after the retry policy judged it.
+
+    - ``status``: the HTTP status, ``None`` when no answer came (then ``error`` says why:
+      ``connect``, ``disconnected``, ``timeout``, ``tls``, ``too_large``; ``malformed`` comes
+      with the 2xx status whose body was not JSON).
+    - ``duration``: seconds from the send to the answer; queueing is not in it.
+    - ``limiter_wait``: seconds this attempt queued in the rate limiter before it was sent.
+    - ``verdict``: ``success``, ``retry``, ``fail`` or ``outcome_unknown`` (a write that may
+      have been applied and is not re-sent).
+    - ``retry_in``: the wait before the next attempt (``verdict == "retry"``), and
+      ``scope_paused``: that wait holds the whole rate-limit scope (a 429's ``Retry-After``).
+    - ``request_bytes``/``response_bytes``: body sizes; ``None`` for a streamed file body.
+
+    An attempt answered 401 after which the token was renewed is not reported: it does not
+    count as an attempt (``Response.attempts``), the retry with the new token does.
+    """
+
+    call: CallInfo
+    number: int
+    status: int | None
+    error: str | None
+    duration: float
+    limiter_wait: float
+    verdict: str
+    retry_in: float | None
+    scope_paused: bool
+    request_bytes: int | None
+    response_bytes: int | None
+
+
+class CallResult(NamedTuple):
+    """How a call ended.
+
+    - ``outcome``: ``success``, ``error``, ``outcome_unknown`` (``OutcomeUnknownError``) or
+      ``cancelled``.
+    - ``status``: the last HTTP status seen (``None`` if no attempt got an answer).
+    - ``error_type``: the exception's class name (never its message: messages name paths).
+    - ``duration``: the whole call, limiter queueing and retry waits included.
+    - ``limiter_wait``: the sum over its attempts; ``rate_limited``: 429 answers seen.
+    - ``request_bytes``/``response_bytes``: of the last attempt.
+    """
+
+    call: CallInfo
+    outcome: str
+    status: int | None
+    error_type: str | None
+    attempts: int
+    retries: int
+    rate_limited: int
+    duration: float
+    limiter_wait: float
+    request_bytes: int | None
+    response_bytes: int | None
+
+
+class RequestHooks(Generic[S]):
+    """Override any of the three methods; the defaults do nothing.
+
+    ``on_call_start`` returns the per-call state ``S`` passed back to ``on_attempt`` and
+    ``on_call_end``. All three run on the task that made the call, synchronously: keep them
+    cheap and never block (hand slow work to a queue).
+    """
+
+    def on_call_start(self, call: CallInfo) -> S:
+        return None  # type: ignore[return-value]  # S is None for a stateless hook
+
+    def on_attempt(self, state: S, attempt: AttemptInfo) -> None:
+        return None
+
+    def on_call_end(self, state: S, result: CallResult) -> None:
+        return None
+
+
+class _CallState:
+    """What the observer tracks for one call in flight."""
+
+    __slots__ = (
+        "attempts",
+        "call",
+        "context_token",
+        "limiter_wait",
+        "rate_limited",
+        "request_bytes",
+        "response_bytes",
+        "retries",
+        "started",
+        "states",
+        "status",
+    )
+
+    def __init__(self, call: CallInfo, started: float) -> None:
+        self.call = call
+        self.started = started
+        self.states: list[Any] = []
+        self.attempts = 0
+        self.retries = 0
+        self.rate_limited = 0
+        self.limiter_wait = 0.0
+        self.status: int | None = None
+        self.request_bytes: int | None = None
+        self.response_bytes: int | None = None
+        self.context_token: Token[_CallState | None] | None = None
+
+
+_NOT_STARTED: Any = object()  # the state of a hook whose ``on_call_start`` raised
+
+# The call in flight on this task: set by ``ObservedHTTPCore.request`` around the request loop
+# so that the loop's attempt site needs no extra argument (a contextvar is per task, and a
+# nested call, e.g. an application token minted inside a member's call, restores it).
+_CURRENT: ContextVar[_CallState | None] = ContextVar("aiotallyfy_call", default=None)
+
+
+class Observer:
+    """Turns the request loop's locals into ``CallInfo``/``AttemptInfo``/``CallResult`` and hands
+    them to every hook. One per client."""
+
+    __slots__ = ("_broken", "_clock", "_hooks", "_port", "_server")
+
+    def __init__(
+        self, hooks: Sequence[RequestHooks[Any]], *, clock: Clock, server: str, port: int
+    ) -> None:
+        self._hooks = tuple(hooks)
+        self._clock = clock
+        self._server = server
+        self._port = port
+        self._broken: set[int] = set()
+
+    def start(self, method: str, path: str, org_id: str | None) -> _CallState:
+        call = CallInfo(method.upper(), route_template(path), org_id, self._server, self._port)
+        state = _CallState(call, self._clock.now())
+        states = state.states
+        for hook in self._hooks:
+            try:
+                states.append(hook.on_call_start(call))
+            except Exception as exc:
+                self._failed(hook, exc)
+                states.append(_NOT_STARTED)  # this call is not reported to that hook again
+        state.context_token = _CURRENT.set(state)
+        return state
+
+    def attempt(
+        self,
+        number: int,
+        outcome: Outcome,
+        decision: Decision,
+        limiter_wait: float,
+        duration: float,
+        raw: RawResponse | None,
+        body: bytes | None,
+        streamed: bool,
+    ) -> None:
+        """Called by the request loop after each judged attempt (``HTTPCore.request``)."""
+        state = _CURRENT.get()
+        if state is None:
+            return
+        status = raw.status if raw is not None else None
+        verdict = decision.verdict
+        retrying = verdict is Verdict.RETRY  # below, ``_value_``: ``.value`` is a slow descriptor
+        info = AttemptInfo(
+            state.call,
+            number,
+            status,
+            None if isinstance(outcome, HTTPOutcome) else outcome.kind.value,
+            duration,
+            limiter_wait,
+            verdict._value_,
+            decision.delay if retrying else None,
+            retrying and decision.pause_scope is not None,
+            None if streamed else len(body) if body is not None else 0,
+            None if streamed or raw is None else len(raw.body),
+        )
+        state.attempts = number
+        state.status = status
+        state.limiter_wait += limiter_wait
+        state.request_bytes = info.request_bytes
+        state.response_bytes = info.response_bytes
+        if retrying:
+            state.retries += 1
+        if status == 429:
+            state.rate_limited += 1
+        for hook, hook_state in zip(self._hooks, state.states, strict=True):
+            if hook_state is _NOT_STARTED:
+                continue
+            try:
+                hook.on_attempt(hook_state, info)
+            except Exception as exc:
+                self._failed(hook, exc)
+
+    def finish(self, state: _CallState, error: BaseException | None) -> None:
+        if state.context_token is not None:
+            _CURRENT.reset(state.context_token)
+        if error is None:
+            outcome, error_type = "success", None
+        else:
+            error_type = type(error).__name__
+            if isinstance(error, asyncio.CancelledError):
+                outcome = "cancelled"
+            elif isinstance(error, OutcomeUnknownError):
+                outcome = "outcome_unknown"
+            else:
+                outcome = "error"
+        result = CallResult(
+            state.call,
+            outcome,
+            state.status,
+            error_type,
+            state.attempts,
+            state.retries,
+            state.rate_limited,
+            self._clock.now() - state.started,
+            state.limiter_wait,
+            state.request_bytes,
+            state.response_bytes,
+        )
+        for hook, hook_state in zip(self._hooks, state.states, strict=True):
+            if hook_state is _NOT_STARTED:
+                continue
+            try:
+                hook.on_call_end(hook_state, result)
+            except Exception as exc:
+                self._failed(hook, exc)
+
+    def _failed(self, hook: RequestHooks[Any], exc: Exception) -> None:
+        if id(hook) in self._broken:
+            return
+        self._broken.add(id(hook))
+        logger.warning(
+            "request hook %s raised %s; ignored (further errors from it are not logged)",
+            type(hook).__name__,
+            type(exc).__name__,
+            exc_info=exc,
+        )
+
+
+class ObservedHTTPCore(HTTPCore):
+    """``HTTPCore`` with hooks: each ``request`` is one observed call. A subclass, so that a
+    client without hooks runs the plain loop (its only cost is the loop's ``observer`` check).
+    The client sets ``observer`` right after construction."""
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> Response:
+        observer = self.observer
+        assert observer is not None
+        state = observer.start(method, path, kwargs.get("org_id"))
+        try:
+            response = await super().request(method, path, **kwargs)
+        except BaseException as exc:
+            observer.finish(state, exc)
+            raise
+        observer.finish(state, None)
+        return response

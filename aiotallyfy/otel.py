@@ -1,0 +1,222 @@
+"""OpenTelemetry traces and metrics for aiotallyfy (``pip install 'aiotallyfy[otel]'``).
+
+::
+
+    from aiotallyfy import TallyfyClient
+    from aiotallyfy.otel import OpenTelemetryHooks
+
+    client = TallyfyClient(token, hooks=[OpenTelemetryHooks()])
+
+Importing this module imports ``opentelemetry-api`` (a no-op until your application configures
+an SDK); nothing else in aiotallyfy does. It is one ``RequestHooks`` implementation, fed the
+same facts as any other hook.
+
+**Spans.** One ``CLIENT`` span per logical call (an API method, or one page of a list), named
+``"{method} {url.template}"``, e.g. ``GET /organizations/{org}/runs/{run}/tasks/{task}``,
+made current while the call runs (so aiohttp's own instrumentation, if enabled, nests its
+per-attempt spans under it). Attributes: ``http.request.method``, ``url.template``,
+``server.address``, ``server.port``, ``http.response.status_code`` (the last answer),
+``error.type`` (the exception class, or the status), ``http.request.resend_count``,
+``aiotallyfy.attempts``, ``aiotallyfy.limiter.wait`` (seconds, all attempts),
+``aiotallyfy.outcome``, ``http.request.body.size``, ``http.response.body.size``. Events:
+``aiotallyfy.limiter.wait`` (an attempt queued at least ``limiter_wait_event_min`` seconds),
+``aiotallyfy.rate_limited`` (a 429 that pauses the scope), ``aiotallyfy.retry``; they are
+stamped when the attempt ends and carry their durations as attributes. A failed call's status
+is ``ERROR`` with the class name only: exception messages name paths (ids), so they are never
+recorded, and neither is the raw path, a query value, a header or the token.
+
+**Metrics** (meter ``aiotallyfy``). The two of OpenTelemetry's HTTP client conventions that
+apply, measured per *logical call* (what the calling service waits for, limiter queueing and
+retries included): ``http.client.request.duration`` (s) and ``http.client.active_requests``.
+Per attempt: ``aiotallyfy.client.limiter.wait`` (s), ``aiotallyfy.client.rate_limited`` (429s),
+``aiotallyfy.client.retries`` (by ``aiotallyfy.retry.reason``: the status or the failure
+kind); per call: ``aiotallyfy.client.outcome_unknown`` (writes that may have been applied).
+Every attribute is bounded: method (unknown ones are ``_OTHER``), route template, server,
+status, class names, failure kinds. If you also enable aiohttp's client instrumentation, its
+``http.client.request.duration`` counts attempts under another meter: filter by scope.
+
+**Organization ids** are off by default. An org id is bounded per deployment (your
+tenants), so ``org_id_on_spans=True`` is cheap and useful for finding one tenant's slow
+calls; ``org_id_on_metrics=True`` multiplies every series by the number of organizations, so
+turn it on only when that number is small. Both record ``aiotallyfy.organization.id``.
+"""
+
+from __future__ import annotations
+
+from contextvars import Token
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import metrics, trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from ._hooks import AttemptInfo, CallInfo, CallResult, RequestHooks
+from ._version import __version__
+
+__all__ = ["OpenTelemetryHooks"]
+
+# OpenTelemetry's advice for http.client.request.duration (semantic conventions, HTTP metrics).
+_DURATION_BUCKETS = (
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0
+)  # fmt: skip
+# Limiter waits run up to a rolling minute (Tallyfy's 600/min) plus a 429 pause.
+_WAIT_BUCKETS = (0.0, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+_ORG = "aiotallyfy.organization.id"
+_CACHE_LIMIT = 4096
+
+
+@dataclass(slots=True)
+class _CallSpan:
+    span: Span
+    token: Token[Context]
+    attributes: dict[str, Any]  # the call's metric attributes (bounded)
+
+
+class OpenTelemetryHooks(RequestHooks[_CallSpan]):
+    """Spans and metrics for every call; see the module docstring for what is recorded.
+
+    ``tracer_provider``/``meter_provider`` default to the global ones (set by your SDK
+    setup); ``limiter_wait_event_min`` is the shortest limiter wait recorded as a span event
+    (seconds; every wait goes into the histogram).
+    """
+
+    def __init__(
+        self,
+        *,
+        tracer_provider: trace.TracerProvider | None = None,
+        meter_provider: metrics.MeterProvider | None = None,
+        org_id_on_spans: bool = False,
+        org_id_on_metrics: bool = False,
+        limiter_wait_event_min: float = 0.001,
+    ) -> None:
+        self._tracer = trace.get_tracer("aiotallyfy", __version__, tracer_provider)
+        meter = metrics.get_meter("aiotallyfy", __version__, meter_provider)
+        self._org_on_spans = org_id_on_spans
+        self._org_on_metrics = org_id_on_metrics
+        self._wait_event_min = limiter_wait_event_min
+        self._attributes: dict[tuple[Any, ...], tuple[str, dict[str, Any], dict[str, Any]]] = {}
+        self._duration = meter.create_histogram(
+            "http.client.request.duration",
+            unit="s",
+            description="Duration of logical calls to Tallyfy, limiter waits and retries included.",
+            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
+        )
+        self._active = meter.create_up_down_counter(
+            "http.client.active_requests",
+            unit="{request}",
+            description="Logical calls to Tallyfy in progress, including those queued.",
+        )
+        self._limiter_wait = meter.create_histogram(
+            "aiotallyfy.client.limiter.wait",
+            unit="s",
+            description="Time an attempt queued in the client's rate limiter.",
+            explicit_bucket_boundaries_advisory=_WAIT_BUCKETS,
+        )
+        self._rate_limited = meter.create_counter(
+            "aiotallyfy.client.rate_limited",
+            unit="{response}",
+            description="429 answers received.",
+        )
+        self._retries = meter.create_counter(
+            "aiotallyfy.client.retries", unit="{retry}", description="Attempts retried."
+        )
+        self._outcome_unknown = meter.create_counter(
+            "aiotallyfy.client.outcome_unknown",
+            unit="{call}",
+            description="Writes that may have been applied and were not re-sent.",
+        )
+
+    def on_call_start(self, call: CallInfo) -> _CallSpan:
+        key = (call.method, call.route, call.server_address, call.server_port, call.org_id)
+        known = self._attributes.get(key)
+        if known is None:
+            known = self._attributes_for(call)
+            if len(self._attributes) >= _CACHE_LIMIT:
+                self._attributes.clear()  # a bound: org ids and ports are not ours to count
+            self._attributes[key] = known
+        name, span_attributes, attributes = known
+        span = self._tracer.start_span(name, kind=SpanKind.CLIENT, attributes=span_attributes)
+        token = otel_context.attach(trace.set_span_in_context(span))
+        self._active.add(1, attributes)
+        return _CallSpan(span, token, attributes)
+
+    def _attributes_for(self, call: CallInfo) -> tuple[str, dict[str, Any], dict[str, Any]]:
+        """Span name, span attributes and metric attributes of a call (computed once per
+        method, route, server and organization; never mutated afterwards)."""
+        method = call.method if call.method in _KNOWN_METHODS else "_OTHER"
+        attributes: dict[str, Any] = {
+            "http.request.method": method,
+            "url.template": call.route,
+            "server.address": call.server_address,
+            "server.port": call.server_port,
+        }
+        span_attributes = dict(attributes)
+        if call.org_id is not None:
+            if self._org_on_spans:
+                span_attributes[_ORG] = call.org_id
+            if self._org_on_metrics:
+                attributes[_ORG] = call.org_id
+        return f"{method} {call.route}", span_attributes, attributes
+
+    def on_attempt(self, state: _CallSpan, attempt: AttemptInfo) -> None:
+        span, attributes = state.span, state.attributes
+        self._limiter_wait.record(attempt.limiter_wait, attributes)
+        if attempt.limiter_wait >= self._wait_event_min:
+            span.add_event(
+                "aiotallyfy.limiter.wait",
+                {"aiotallyfy.attempt": attempt.number, "aiotallyfy.wait": attempt.limiter_wait},
+            )
+        if attempt.status == 429:
+            self._rate_limited.add(1, attributes)
+            if attempt.scope_paused and attempt.retry_in is not None:
+                span.add_event(
+                    "aiotallyfy.rate_limited",
+                    {"aiotallyfy.attempt": attempt.number, "aiotallyfy.pause": attempt.retry_in},
+                )
+        if attempt.retry_in is not None:
+            reason = attempt.error or str(attempt.status)
+            self._retries.add(1, {**attributes, "aiotallyfy.retry.reason": reason})
+            span.add_event(
+                "aiotallyfy.retry",
+                {
+                    "aiotallyfy.attempt": attempt.number,
+                    "aiotallyfy.retry.reason": reason,
+                    "aiotallyfy.retry.delay": attempt.retry_in,
+                },
+            )
+
+    def on_call_end(self, state: _CallSpan, result: CallResult) -> None:
+        span, attributes = state.span, state.attributes
+        final = dict(attributes)
+        if result.status is not None:
+            final["http.response.status_code"] = result.status
+        error_type = result.error_type
+        if error_type is not None:
+            final["error.type"] = error_type
+        self._duration.record(result.duration, final)
+        self._active.add(-1, attributes)
+        if result.outcome == "outcome_unknown":
+            self._outcome_unknown.add(1, attributes)
+        span_attributes: dict[str, Any] = {
+            "aiotallyfy.attempts": result.attempts,
+            "aiotallyfy.limiter.wait": result.limiter_wait,
+            "aiotallyfy.outcome": result.outcome,
+        }
+        if result.status is not None:
+            span_attributes["http.response.status_code"] = result.status
+        if error_type is not None:
+            span_attributes["error.type"] = error_type
+        if result.attempts > 1:
+            span_attributes["http.request.resend_count"] = result.attempts - 1
+        if result.request_bytes is not None:
+            span_attributes["http.request.body.size"] = result.request_bytes
+        if result.response_bytes is not None:
+            span_attributes["http.response.body.size"] = result.response_bytes
+        span.set_attributes(span_attributes)
+        if result.outcome in ("error", "outcome_unknown"):
+            span.set_status(Status(StatusCode.ERROR, error_type))
+        otel_context.detach(state.token)
+        span.end()

@@ -1,0 +1,261 @@
+"""Request hooks (``aiotallyfy._hooks``): the exact facts a hook receives for each attempt and
+each call, against FakeTallyfy on the virtual clock; failures, cancellation and pages; a hook
+that raises; no hooks means the plain request loop; and OpenTelemetry is never imported unless
+``aiotallyfy.otel`` is."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import subprocess
+import sys
+import textwrap
+from typing import Any
+
+import pytest
+from _observability import ROUTE, Top, get_after_429_and_503
+
+from aiotallyfy import (
+    AttemptInfo,
+    CallInfo,
+    CallResult,
+    ClientCredentialsGrant,
+    NotFoundError,
+    OutcomeUnknownError,
+    RequestHooks,
+    TallyfyClient,
+)
+from aiotallyfy._http import HTTPCore
+from aiotallyfy.testing import FakeTallyfy, enable_applications, enable_oauth
+
+pytestmark = pytest.mark.virtual_time
+
+
+class Recorder(RequestHooks[str]):
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, Any, Any]] = []
+
+    def on_call_start(self, call: CallInfo) -> str:
+        self.seen.append(("start", call, None))
+        return f"state:{call.route}"
+
+    def on_attempt(self, state: str, attempt: AttemptInfo) -> None:
+        self.seen.append(("attempt", attempt, state))
+
+    def on_call_end(self, state: str, result: CallResult) -> None:
+        self.seen.append(("end", result, state))
+
+
+def client_for(fake: FakeTallyfy, *hooks: RequestHooks[Any], **options: Any) -> TallyfyClient:
+    return TallyfyClient(fake.token, base_url=fake.base_url, rng=Top(), hooks=hooks, **options)
+
+
+async def test_a_429_then_a_503_then_success_as_a_hook_sees_it() -> None:
+    recorder = Recorder()
+    org, port = await get_after_429_and_503(recorder)
+    call = CallInfo("GET", ROUTE, org, "127.0.0.1", port)
+    kinds = [kind for kind, _, _ in recorder.seen]
+    assert kinds == ["start", "attempt", "attempt", "attempt", "end"]
+    assert recorder.seen[0][1] == call
+    assert {state for kind, _, state in recorder.seen if kind != "start"} == {f"state:{ROUTE}"}
+    first, second, third = (info for kind, info, _ in recorder.seen if kind == "attempt")
+    assert first == AttemptInfo(
+        call, 1, 429, None, pytest.approx(0.05), 0.0, "retry", pytest.approx(1.1), True, 0,
+        first.response_bytes,
+    )  # fmt: skip
+    # Retry-After 1 s plus its jitter (10% at the ceiling) pauses the scope: the next attempt
+    # queues 1.1 s in the limiter.
+    assert second == AttemptInfo(
+        call, 2, 503, None, pytest.approx(0.05), pytest.approx(1.1), "retry", 1.0, False, 0,
+        second.response_bytes,
+    )  # fmt: skip
+    # The 503's backoff (1.0 s) is slept in the loop, not the limiter; the limiter then holds
+    # the third attempt 0.5 s more: the 429 told it the server reports its count, and the
+    # HTML 503 carried none, so its gate waits for a probe (the limiter's own rule).
+    assert third == AttemptInfo(
+        call, 3, 200, None, pytest.approx(0.05), pytest.approx(0.5), "success", None, False, 0,
+        third.response_bytes,
+    )  # fmt: skip
+    for info in (first, second, third):
+        assert info.response_bytes is not None
+        assert info.response_bytes > 0
+    result = recorder.seen[-1][1]
+    assert result == CallResult(
+        call, "success", 200, None, 3, 2, 1, pytest.approx(2.75), pytest.approx(1.6), 0,
+        third.response_bytes,
+    )  # fmt: skip
+
+
+async def test_outcome_unknown_not_found_and_a_write_body() -> None:
+    recorder = Recorder()
+    async with FakeTallyfy(orgs=1, tasks_per_org=1) as fake:
+        org = fake.data.org_ids[0]
+        fake.inject("reset_after_apply", method="POST")
+        async with client_for(fake, recorder) as client:
+            with pytest.raises(OutcomeUnknownError):
+                await client.request("POST", f"/organizations/{org}/tasks", json={"title": "x"})
+            with pytest.raises(NotFoundError):
+                await client.tasks.get(org, "0" * 32)
+        assert fake.count("POST", "/tasks") == 1  # never re-sent
+    attempts = [info for kind, info, _ in recorder.seen if kind == "attempt"]
+    ends = [info for kind, info, _ in recorder.seen if kind == "end"]
+    assert [(a.number, a.status, a.error, a.verdict) for a in attempts] == [
+        (1, None, "disconnected", "outcome_unknown"),
+        (1, 404, None, "fail"),
+    ]
+    assert attempts[0].request_bytes == len(b'{"title":"x"}')
+    assert attempts[0].response_bytes is None  # no answer
+    summary = [
+        (e.call.method, e.call.route, e.outcome, e.status, e.error_type, e.attempts) for e in ends
+    ]
+    assert summary == [
+        ("POST", "/organizations/{org}/tasks", "outcome_unknown", None, "OutcomeUnknownError", 1),
+        ("GET", ROUTE, "error", 404, "NotFoundError", 1),
+    ]  # fmt: skip
+
+
+async def test_a_cancelled_call_ends_as_cancelled_and_the_next_call_is_observed() -> None:
+    recorder = Recorder()
+    async with FakeTallyfy(orgs=1, tasks_per_org=2) as fake:
+        org = fake.data.org_ids[0]
+        slow, fast = fake.data.task_ids(org)
+        fake.inject("hang", path_contains=slow, hang_seconds=30)
+        async with client_for(fake, recorder) as client:
+            pending = asyncio.create_task(client.tasks.get(org, slow))
+            await asyncio.sleep(5)
+            pending.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await pending
+            await client.tasks.get(org, fast)
+    assert [kind for kind, _, _ in recorder.seen] == ["start", "end", "start", "attempt", "end"]
+    cancelled, done = recorder.seen[1][1], recorder.seen[4][1]
+    assert (cancelled.outcome, cancelled.error_type, cancelled.attempts, cancelled.status) == (
+        "cancelled", "CancelledError", 0, None,
+    )  # fmt: skip
+    assert cancelled.duration == pytest.approx(5.0)
+    assert (done.outcome, done.attempts, done.status) == ("success", 1, 200)
+
+
+async def test_each_page_of_a_list_is_one_call() -> None:
+    recorder = Recorder()
+    async with FakeTallyfy(orgs=1, tasks_per_org=250) as fake:
+        org = fake.data.org_ids[0]
+        async with client_for(fake, recorder) as client:
+            tasks = await client.tasks.list_mine(org).to_list()
+        pages = fake.count("GET", "/me/tasks")
+    assert len(tasks) == len(fake.data.my_tasks(org, "all"))
+    ends = [info for kind, info, _ in recorder.seen if kind == "end"]
+    assert pages >= 2
+    assert len(ends) == pages
+    assert {(e.call.route, e.outcome, e.attempts) for e in ends} == {
+        ("/organizations/{org}/me/tasks", "success", 1)
+    }
+
+
+class Broken(RequestHooks[None]):
+    def __init__(self) -> None:
+        self.ends = 0
+
+    def on_attempt(self, state: None, attempt: AttemptInfo) -> None:
+        raise RuntimeError("dashboard down")
+
+    def on_call_end(self, state: None, result: CallResult) -> None:
+        self.ends += 1
+
+
+async def test_a_hook_that_raises_is_logged_once_and_never_fails_a_call(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broken, recorder = Broken(), Recorder()
+    async with FakeTallyfy(orgs=1, tasks_per_org=2) as fake:
+        org = fake.data.org_ids[0]
+        async with client_for(fake, broken, recorder) as client:
+            with caplog.at_level(logging.WARNING, logger="aiotallyfy"):
+                for task in fake.data.task_ids(org):
+                    assert (await client.tasks.get(org, task))["id"] == task
+    warnings = [r for r in caplog.records if "request hook" in r.getMessage()]
+    assert [r.getMessage() for r in warnings] == [
+        "request hook Broken raised RuntimeError; ignored (further errors from it are not logged)"
+    ]
+    assert broken.ends == 2
+    assert [kind for kind, _, _ in recorder.seen].count("attempt") == 2  # later hooks still run
+
+
+async def test_without_hooks_the_plain_loop_runs(fake: FakeTallyfy) -> None:
+    async with TallyfyClient(fake.token, base_url=fake.base_url) as client:
+        assert type(client._core) is HTTPCore
+        assert client._core.observer is None
+        await client.me()
+    async with client_for(fake, Recorder()) as observed:
+        assert type(observed._core) is not HTTPCore
+        assert observed._core.observer is not None
+
+
+def test_opentelemetry_is_not_imported_unless_asked_for() -> None:
+    script = textwrap.dedent(
+        """
+        import sys
+        import aiotallyfy
+        from aiotallyfy import TallyfyClient, RequestHooks
+        from aiotallyfy.testing import FakeTallyfy, run_virtual
+
+        async def main():
+            async with FakeTallyfy(orgs=1, tasks_per_org=3) as fake:
+                org = fake.data.org_ids[0]
+                hooked = TallyfyClient(fake.token, base_url=fake.base_url, hooks=[RequestHooks()])
+                async with TallyfyClient(fake.token, base_url=fake.base_url) as plain, hooked:
+                    await plain.me()
+                    await plain.tasks.list_mine(org).to_list()
+                    await hooked.me()
+
+        run_virtual(main())
+        print(sorted(m for m in sys.modules if m.split(".")[0] == "opentelemetry"))
+        import aiotallyfy.otel
+        print(any(m.split(".")[0] == "opentelemetry" for m in sys.modules))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.splitlines() == ["[]", "True"]
+
+
+async def test_a_member_client_inherits_hooks_and_nested_calls_are_told_apart() -> None:
+    """``as_member`` passes the hooks on; the member's call mints its token through the app
+    client inside it, and each attempt is reported against its own call."""
+    recorder = Recorder()
+    async with FakeTallyfy(orgs=1, tasks_per_org=1) as fake:
+        org = fake.data.org_ids[0]
+        oauth = enable_oauth(fake, client_id="15", client_secret="app-secret")
+        enable_applications(fake, oauth, org_id=org)
+
+        def grant() -> ClientCredentialsGrant:
+            return ClientCredentialsGrant(
+                client_id="15", client_secret="app-secret", token_url=oauth.token_url
+            )
+
+        async with TallyfyClient(grant(), base_url=fake.base_url) as app:
+            await app.applications.create_user(
+                org, email="kim@example.com", first_name="K", last_name="L"
+            )
+            async with app.as_member(org, "kim@example.com", hooks=[recorder]) as member:
+                assert member._hooks == (recorder,)
+                await member.me()
+            inherited = app.as_member(org, "kim@example.com")
+            assert inherited._hooks == ()
+            await inherited.aclose()
+        async with TallyfyClient(grant(), base_url=fake.base_url, hooks=[recorder]) as app:
+            recorder.seen.clear()
+            async with app.as_member(org, "kim@example.com") as member:
+                assert member._hooks == (recorder,)
+                await member.me()
+    token_route = "/applications/{org}/users/{user}/token"
+    seen = [(k, info.route if k == "start" else state) for k, info, state in recorder.seen]
+    assert seen == [
+        ("start", "/me"),
+        ("start", token_route),
+        ("attempt", f"state:{token_route}"),
+        ("end", f"state:{token_route}"),
+        ("attempt", "state:/me"),
+        ("end", "state:/me"),
+    ]  # fmt: skip

@@ -1,0 +1,299 @@
+"""OpenTelemetry (``aiotallyfy.otel``) read back through the SDK's in-memory exporters: the exact
+span, events and metric points of a call that got a 429, then a 503, then succeeded; no secret
+or id in any exported attribute; organization ids only when asked for; parenting."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from _observability import ROUTE, get_after_429_and_503
+from opentelemetry import trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+from aiotallyfy import (
+    AttemptInfo,
+    CallInfo,
+    CallResult,
+    NotFoundError,
+    OutcomeUnknownError,
+    RequestHooks,
+    TallyfyClient,
+    ValidationError,
+)
+from aiotallyfy.otel import OpenTelemetryHooks
+from aiotallyfy.testing import FakeTallyfy
+
+pytestmark = pytest.mark.virtual_time
+
+
+class Telemetry:
+    def __init__(self, **options: Any) -> None:
+        self.spans = InMemorySpanExporter()
+        self.tracer_provider = TracerProvider()
+        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
+        self.reader = InMemoryMetricReader()
+        self.meter_provider = MeterProvider(metric_readers=[self.reader])
+        self.hooks = OpenTelemetryHooks(
+            tracer_provider=self.tracer_provider, meter_provider=self.meter_provider, **options
+        )
+
+    def finished(self) -> tuple[ReadableSpan, ...]:
+        return self.spans.get_finished_spans()
+
+    def points(self) -> dict[str, list[tuple[dict[str, Any], Any]]]:
+        """metric name → [(attributes, value or (count, sum, bucket counts))]."""
+        out: dict[str, list[tuple[dict[str, Any], Any]]] = {}
+        data = self.reader.get_metrics_data()
+        assert data is not None
+        for resource in data.resource_metrics:
+            for scope in resource.scope_metrics:
+                assert scope.scope.name == "aiotallyfy"
+                for metric in scope.metrics:
+                    for p in metric.data.data_points:
+                        value = (
+                            (p.count, pytest.approx(p.sum), tuple(p.bucket_counts))
+                            if hasattr(p, "bucket_counts")
+                            else p.value
+                        )
+                        out.setdefault(metric.name, []).append((dict(p.attributes or {}), value))
+        return out
+
+    def every_value(self) -> Iterator[str]:
+        """Every exported string: span names, status descriptions, attribute values of spans,
+        events and metric points."""
+        for span in self.finished():
+            yield span.name
+            yield str(span.status.description)
+            yield from (f"{k}={v}" for k, v in (span.attributes or {}).items())
+            for event in span.events:
+                yield event.name
+                yield from (f"{k}={v}" for k, v in (event.attributes or {}).items())
+        for name, points in self.points().items():
+            yield name
+            for attributes, _ in points:
+                yield from (f"{k}={v}" for k, v in attributes.items())
+
+
+async def test_429_then_503_then_success_exact_span_events_and_metrics() -> None:
+    otel = Telemetry()
+    _, port = await get_after_429_and_503(otel.hooks)
+
+    (span,) = otel.finished()
+    base = {
+        "http.request.method": "GET",
+        "url.template": ROUTE,
+        "server.address": "127.0.0.1",
+        "server.port": port,
+    }
+    assert span.name == f"GET {ROUTE}"
+    assert span.kind is SpanKind.CLIENT
+    assert span.status.status_code is StatusCode.UNSET
+    attributes = dict(span.attributes or {})
+    response_size = attributes.pop("http.response.body.size")
+    assert isinstance(response_size, int)
+    assert response_size > 100
+    assert attributes == {
+        **base,
+        "aiotallyfy.attempts": 3,
+        "aiotallyfy.limiter.wait": pytest.approx(1.6),
+        "aiotallyfy.outcome": "success",
+        "http.response.status_code": 200,
+        "http.request.resend_count": 2,
+        "http.request.body.size": 0,
+    }
+
+    def event(name: str, attempt: int, **values: Any) -> tuple[str, dict[str, Any]]:
+        extra = {f"aiotallyfy.{k}": pytest.approx(v) for k, v in values.items()}
+        return f"aiotallyfy.{name}", {"aiotallyfy.attempt": attempt, **extra}
+
+    def retry(attempt: int, reason: str, delay: float) -> tuple[str, dict[str, Any]]:
+        return "aiotallyfy.retry", {
+            "aiotallyfy.attempt": attempt,
+            "aiotallyfy.retry.reason": reason,
+            "aiotallyfy.retry.delay": pytest.approx(delay),
+        }
+
+    assert [(e.name, dict(e.attributes or {})) for e in span.events] == [
+        event("rate_limited", 1, pause=1.1),
+        retry(1, "429", 1.1),
+        event("limiter.wait", 2, wait=1.1),
+        retry(2, "503", 1.0),
+        # the gate's probe wait after a 503 that carried no X-RateLimit-Remaining (test_hooks)
+        event("limiter.wait", 3, wait=0.5),
+    ]  # fmt: skip
+
+    def buckets(*indexes: int) -> tuple[int, ...]:
+        counts = [0] * 15
+        for i in indexes:
+            counts[i] += 1
+        return tuple(counts)
+
+    # duration buckets: 0.005 0.01 0.025 0.05 0.075 0.1 0.25 0.5 0.75 1 2.5 5 7.5 10 (+inf)
+    points = otel.points()
+    assert points == {
+        "http.client.request.duration": [
+            ({**base, "http.response.status_code": 200}, (1, pytest.approx(2.75), buckets(11)))
+        ],
+        "http.client.active_requests": [(base, 0)],
+        # waits 0, 1.1, 0.5; buckets 0 0.005 0.01 0.05 0.1 0.25 0.5 1 2.5 5 10 30 60 120 (+inf)
+        "aiotallyfy.client.limiter.wait": [(base, (3, pytest.approx(1.6), buckets(0, 6, 8)))],
+        "aiotallyfy.client.rate_limited": [(base, 1)],
+        "aiotallyfy.client.retries": [
+            ({**base, "aiotallyfy.retry.reason": "429"}, 1),
+            ({**base, "aiotallyfy.retry.reason": "503"}, 1),
+        ],
+    }
+
+
+async def test_no_secret_id_email_or_query_value_in_any_exported_attribute() -> None:
+    otel = Telemetry()
+    email = "kim.secret+x@example.com"
+    query = "confidential merger words"
+    async with FakeTallyfy(orgs=2, tasks_per_org=3) as fake:
+        orgs = fake.data.org_ids
+        tasks = [t for org in orgs for t in fake.data.task_ids(org)]
+        fake.inject("429", method="GET", retry_after=1)
+        fake.inject("reset_after_apply", method="POST")
+        async with TallyfyClient(fake.token, base_url=fake.base_url, hooks=[otel.hooks]) as client:
+            for org in orgs:
+                await client.tasks.list_mine(org).to_list()
+                for task in fake.data.task_ids(org):
+                    await client.tasks.get(org, task)
+            with pytest.raises(NotFoundError):
+                await client.guests.get(orgs[0], email)
+            with pytest.raises(NotFoundError):
+                await client.tasks.get(orgs[0], "ffff" * 8)
+            await client.search(orgs[0], query, on=["task"]).by_type()
+            with pytest.raises(OutcomeUnknownError):
+                await client.request("POST", f"/organizations/{orgs[1]}/tasks", json={"t": email})
+            with pytest.raises(ValidationError):
+                await client.request("POST", f"/organizations/{orgs[1]}/users/invite", json={})
+        token = fake.token
+    values = list(otel.every_value())
+    assert len(values) > 100
+    forbidden = [token, email, "kim.secret", "example.com", "%40", "confidential", *orgs, *tasks]
+    forbidden += ["ffff" * 8]
+    leaks = [(word, v) for word in forbidden for v in values if word in v]
+    assert leaks == []
+    templates = {v for v in values if v.startswith("url.template=")}
+    assert templates == {
+        "url.template=/organizations/{org}/me/tasks",
+        "url.template=/organizations/{org}/tasks/{task}",
+        "url.template=/organizations/{org}/guests/{guest}",
+        "url.template=/organizations/{org}/search",
+        "url.template=/organizations/{org}/tasks",
+        "url.template=/organizations/{org}/users/invite",
+    }
+    failed = [s for s in otel.finished() if s.status.status_code is StatusCode.ERROR]
+    assert sorted(str(s.status.description) for s in failed) == [
+        "NotFoundError", "NotFoundError", "OutcomeUnknownError", "ValidationError",
+    ]  # fmt: skip
+    assert otel.points()["aiotallyfy.client.outcome_unknown"] == [
+        (
+            {
+                "http.request.method": "POST",
+                "url.template": "/organizations/{org}/tasks",
+                "server.address": "127.0.0.1",
+                "server.port": fake.port,
+            },
+            1,
+        )
+    ]
+
+
+async def test_organization_id_only_when_asked_for() -> None:
+    spans_only = Telemetry(org_id_on_spans=True)
+    both = Telemetry(org_id_on_spans=True, org_id_on_metrics=True)
+    async with FakeTallyfy(orgs=1, tasks_per_org=1) as fake:
+        org = fake.data.org_ids[0]
+        for otel in (spans_only, both):
+            async with TallyfyClient(
+                fake.token, base_url=fake.base_url, hooks=[otel.hooks]
+            ) as client:
+                await client.me()
+                await client.tasks.get(org, fake.data.task_ids(org)[0])
+    for otel in (spans_only, both):
+        me, task = otel.finished()
+        assert "aiotallyfy.organization.id" not in (me.attributes or {})  # /me has no org
+        assert (task.attributes or {})["aiotallyfy.organization.id"] == org
+    org_in_metrics = [
+        name
+        for name, points in both.points().items()
+        for attributes, _ in points
+        if attributes.get("aiotallyfy.organization.id") == org
+    ]
+    assert sorted(set(org_in_metrics)) == [
+        "aiotallyfy.client.limiter.wait",
+        "http.client.active_requests",
+        "http.client.request.duration",
+    ]
+    metric_attributes = [a for p in spans_only.points().values() for a, _ in p]
+    assert not any("aiotallyfy.organization.id" in a for a in metric_attributes)
+
+
+async def test_the_call_span_is_a_child_of_the_callers_span_and_current_during_the_call() -> None:
+    otel = Telemetry()
+    tracer = otel.tracer_provider.get_tracer("service")
+    current: list[int] = []
+
+    class SeesCurrentSpan(RequestHooks[None]):
+        def on_attempt(self, state: None, attempt: AttemptInfo) -> None:
+            current.append(trace.get_current_span().get_span_context().span_id)
+
+    hooks = [otel.hooks, SeesCurrentSpan()]
+    async with (
+        FakeTallyfy(orgs=1, tasks_per_org=1) as fake,
+        TallyfyClient(fake.token, base_url=fake.base_url, hooks=hooks) as client,
+    ):
+        with tracer.start_as_current_span("GET /my-endpoint"):
+            await client.me()
+            await client.me()
+    first, second, parent = otel.finished()
+    assert parent.name == "GET /my-endpoint"
+    assert first.parent is not None
+    assert second.parent is not None
+    assert first.parent.span_id == second.parent.span_id == parent.context.span_id
+    assert first.context.trace_id == parent.context.trace_id
+    assert current == [first.context.span_id, second.context.span_id]
+    assert trace.get_current_span() is trace.INVALID_SPAN  # detached after each call
+
+
+class FailsToStart(RequestHooks[None]):
+    def __init__(self) -> None:
+        self.later_calls = 0
+
+    def on_call_start(self, call: CallInfo) -> None:
+        raise RuntimeError("no")
+
+    def on_attempt(self, state: None, attempt: AttemptInfo) -> None:
+        self.later_calls += 1
+
+    def on_call_end(self, state: None, result: CallResult) -> None:
+        self.later_calls += 1
+
+
+async def test_a_hook_failing_at_start_leaves_the_span_and_context_intact(
+    fake: FakeTallyfy, caplog: pytest.LogCaptureFixture
+) -> None:
+    otel, failing = Telemetry(), FailsToStart()
+    async with TallyfyClient(
+        fake.token, base_url=fake.base_url, hooks=[otel.hooks, failing]
+    ) as client:
+        await client.me()
+        await client.me()
+    spans = otel.finished()
+    assert [s.name for s in spans] == ["GET /me", "GET /me"]  # each started and ended once
+    assert [s.parent for s in spans] == [None, None]  # the first did not stay current
+    assert trace.get_current_span() is trace.INVALID_SPAN
+    assert failing.later_calls == 0  # a hook that did not start a call hears no more of it
+    assert [r.getMessage() for r in caplog.records if "request hook" in r.getMessage()] == [
+        "request hook FailsToStart raised RuntimeError; ignored (further errors from it are "
+        "not logged)"
+    ]
