@@ -52,7 +52,7 @@ if TYPE_CHECKING:
         RateLimiter,
     )
     from ._oauth import DEFAULT_TOKEN_URL, ClientCredentialsGrant, OAuthGrant, PasswordGrant
-    from ._pagination import AsyncPager
+    from ._pagination import AsyncPager, Page, PageSource, SupportsPages
     from ._redis_limiter import RateLimiterUnavailableError as RateLimiterUnavailableError
     from ._redis_limiter import RedisRateLimiter as RedisRateLimiter
     from ._resources import (
@@ -128,6 +128,8 @@ __all__ = [
     "OrgResult",
     "Organization",
     "OutcomeUnknownError",
+    "Page",
+    "PageSource",
     "PaginationError",
     "PasswordGrant",
     "PerOrgTokens",
@@ -148,6 +150,7 @@ __all__ = [
     "ServerError",
     "StaticToken",
     "Step",
+    "SupportsPages",
     "Tag",
     "TagAssociation",
     "TallyfyClient",
@@ -224,7 +227,7 @@ _BY_MODULE: dict[str, tuple[str, ...]] = {
         "RateLimiter",
     ),
     "_oauth": ("DEFAULT_TOKEN_URL", "ClientCredentialsGrant", "OAuthGrant", "PasswordGrant"),
-    "_pagination": ("AsyncPager",),
+    "_pagination": ("AsyncPager", "Page", "PageSource", "SupportsPages"),
     "_resources": (
         "ApplicationMemberToken",
         "CustomFieldKey",

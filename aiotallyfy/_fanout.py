@@ -1,10 +1,11 @@
 """Many organizations at once, with per-organization results, never all-or-nothing.
 
 ``fan_out`` gathers each org's items and yields one ``OrgResult`` per org as each finishes.
-``fan_out_stream`` yields ``(org_id, item)`` as items arrive, through a bounded buffer, so an
-export of any size runs in constant memory. In both, one org's failure is recorded in its
-result and never cancels the others; cancelling the consumer (or leaving the loop) cancels
-every worker and waits for them, so nothing keeps running behind the caller's back.
+``FanOutStream`` (``client.fan_out_stream``) yields ``(org_id, item)`` as items arrive, or a
+page at a time (``pages()``), through a bounded buffer, so an export of any size runs in
+constant memory. In both, one org's failure is recorded in its result and never cancels the
+others; cancelling the consumer (or leaving the loop) cancels every worker and waits for them,
+so nothing keeps running behind the caller's back.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from ._checks import positive_int
-from ._pagination import AsyncPager, PendingPage
+from ._errors import PaginationError
+from ._pagination import Page, SupportsPages
 
-__all__ = ["FanOutStream", "OrgResult", "fan_out", "fan_out_stream"]
+__all__ = ["FanOutStream", "OrgResult", "fan_out"]
 
 T = TypeVar("T")
 
@@ -130,10 +132,6 @@ class FanOutStream(Generic[T]):
     def failed(self) -> list[OrgResult[T]]:
         return [r for r in self.results.values() if r.error is not None]
 
-    @property
-    def done_count(self) -> int:
-        return len(self.results)
-
     def __aiter__(self) -> AsyncIterator[tuple[str, T]]:
         self._start()
         return self._items()
@@ -160,46 +158,40 @@ class FanOutStream(Generic[T]):
             await batches.aclose()
 
     async def _run(self) -> AsyncGenerator[tuple[str, Sequence[T]], None]:
-        # Whole pages travel through the queue when the source is an ``AsyncPager`` (one
-        # hand-off per page, not per item); other sources travel item by item. ``buffer``
-        # still counts items: a worker waits while ``buffer`` or more are queued. A page the
-        # pager fetched ahead travels undecoded (``PendingPage``, counted as a full page) and
-        # is decoded here by the consumer, so its objects die young; its worker goes on once
-        # the consumer has taken it.
-        queue: asyncio.Queue[tuple[str, Sequence[T] | PendingPage[T], int] | OrgResult[T]] = (
-            asyncio.Queue()
-        )
+        # Whole pages travel through the queue when the source has ``pages()`` (one hand-off
+        # per page, not per item); a plain async iterable's items travel as one-item pages.
+        # ``buffer`` still counts items: a worker waits while ``buffer`` or more are queued (a
+        # page not decoded yet counts as full). A page travels undecoded and is decoded here,
+        # in the consumer's task, so its objects die young; its worker asks for the next page
+        # only once the consumer has taken it (``Page.taken``).
+        queue: asyncio.Queue[tuple[str, Page[T]] | OrgResult[T]] = asyncio.Queue()
         gate = asyncio.Semaphore(self._concurrency)
         buffer = self._buffer
         queued = 0
         space = asyncio.Event()
         space.set()
 
-        async def put(org_id: str, batch: Sequence[T] | PendingPage[T], size: int) -> None:
+        async def put(org_id: str, page: Page[T]) -> None:
             nonlocal queued
             while queued >= buffer:
                 space.clear()
                 await space.wait()
-            queued += size
-            queue.put_nowait((org_id, batch, size))
+            queued += page.capacity
+            queue.put_nowait((org_id, page))
 
         async def run(org_id: str) -> None:
             result: OrgResult[T] = OrgResult(org_id)
             async with gate:
                 try:
                     source = self._fn(org_id)
-                    if isinstance(source, AsyncPager):
-                        per_page = source._per_page
-                        async for batch in source._iter_lazy_pages():
-                            if isinstance(batch, PendingPage):
-                                await put(org_id, batch, per_page)
-                                result.count += await batch.taken()
-                            else:
-                                await put(org_id, batch, len(batch))
-                                result.count += len(batch)
+                    if isinstance(source, SupportsPages):
+                        async for page in source.pages():
+                            await put(org_id, page)
+                            result.count += await page.taken()
+                            del page  # decoded: it belongs to the consumer alone now
                     else:
                         async for item in source:
-                            await put(org_id, (item,), 1)
+                            await put(org_id, Page.of([item]))
                             result.count += 1
                 except Exception as exc:
                     result.error = exc
@@ -219,27 +211,17 @@ class FanOutStream(Generic[T]):
                     if self._on_org_done is not None:
                         self._on_org_done(entry)
                     continue
-                org_id, batch, size = entry
-                queued -= size
+                org_id, page = entry
+                queued -= page.capacity
                 if queued < buffer:
                     space.set()
-                if isinstance(batch, PendingPage):
-                    batch = batch.take()
-                if batch:
-                    yield org_id, batch
+                try:
+                    items = page.take()  # the page keeps no reference: they die young
+                except PaginationError:
+                    continue  # the org's worker raises it from its pager: that org fails
+                del page
+                if items:
+                    yield org_id, items
+                del items  # the consumer's alone: freed as soon as it is done with it
         finally:
             await _cancel_all(tasks)
-
-
-def fan_out_stream(
-    org_ids: Iterable[str],
-    fn: OrgSource[T],
-    *,
-    concurrency: int = 8,
-    buffer: int = 1000,
-    on_org_done: Callable[[OrgResult[T]], None] | None = None,
-) -> FanOutStream[T]:
-    """See ``FanOutStream``."""
-    return FanOutStream(
-        org_ids, fn, concurrency=concurrency, buffer=buffer, on_org_done=on_org_done
-    )

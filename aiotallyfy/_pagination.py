@@ -10,29 +10,43 @@ connection in the middle is retried there and the iteration goes on.
 
 What the pager hands out is the whole list or a ``PaginationError``, never a silent part of
 it: a page it does not fully understand (``parse_page``) and a list that ends short of the
-total its first page announced both raise, saying how far the list got (``_pages``).
+total its first page announced both raise, saying how far the list got (``_Walk``).
+
+The unit is the ``Page``: ``AsyncPager.pages()`` yields them, ``async for item in pager`` is
+one loop over it, and ``FanOutStream`` moves them between tasks (anything with ``pages()``,
+``SupportsPages``). Where the pages come from is a ``PageSource`` (``RoutePages`` for a plain
+``GET`` route); what the walk has learned so far is one ``_Walk``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar, runtime_checkable
 
 import orjson
 
 from ._errors import PaginationError
 
-__all__ = ["AsyncPager", "PageInfo", "PendingPage", "parse_page"]
+if TYPE_CHECKING:
+    from ._http import HTTPCore
+
+__all__ = [
+    "AsyncPager",
+    "Page",
+    "PageInfo",
+    "PageSource",
+    "RoutePages",
+    "SupportsPages",
+    "parse_page",
+]
 
 T = TypeVar("T")
 
 MAX_PER_PAGE = 100
 DEFAULT_MAX_PAGES = 100_000
-
-FetchPage = Callable[[dict[str, Any]], Awaitable[Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +163,7 @@ def _item_key(item: Any) -> str | int | None:
 
 def _distinct_ids(items: list[Any]) -> set[Any] | None:
     """The page's ids when every item is an object with its own distinct, hashable, non-null
-    ``id`` (the usual page, checked in C-speed set operations); else ``None``, and the pager
+    ``id`` (the usual page, checked in C-speed set operations); else ``None``, and the walk
     looks at the items one by one."""
     try:
         keys = {item["id"] for item in items}
@@ -160,74 +174,391 @@ def _distinct_ids(items: list[Any]) -> set[Any] | None:
     return keys
 
 
-# (items on the page, whether ``limit`` was reached, total_pages the page announced)
-PageStep = tuple[int, bool, int | None]
+class SeenIds(Protocol):
+    """Ids handed out by related lists (``exclude``): a ``set`` will do."""
+
+    def __contains__(self, key: object, /) -> bool: ...
+
+    def add(self, key: str | int, /) -> None: ...
+
+    def __len__(self) -> int: ...
 
 
-class PendingPage(Generic[T]):
-    """A page fetched ahead and handed on undecoded: ``take()`` decodes, checks and cuts it
-    when the consumer reaches it, so that its objects are born just before they are used
-    and die young, instead of aging in a queue where the garbage collector rescans them."""
+class PageSource(Protocol):
+    """Where a pager's pages come from: one ``fetch`` per page, through the client's one
+    retry layer. ``decode=False`` allows the answer as the undecoded ``bytes`` body (a page
+    fetched ahead then waits as one object the garbage collector never scans); the pager
+    decodes it when the consumer reaches it."""
 
-    __slots__ = ("_done", "_outcome", "_payload", "_settle", "count")
+    async def fetch(self, params: dict[str, Any], *, decode: bool) -> Any: ...
 
-    def __init__(self, payload: Any, settle: Callable[[Any], tuple[list[T], PageStep]]):
-        self._payload = payload
-        self._settle = settle
-        self._done = asyncio.Event()
-        self._outcome: PageStep | BaseException | None = None
-        self.count = 0  # items handed out by ``take()``
+
+@dataclass(frozen=True, slots=True)
+class RoutePages:
+    """The pages of a plain list route: ``GET path?page=N&per_page=...`` for one org."""
+
+    core: HTTPCore
+    path: str
+    org_id: str | None
+
+    async def fetch(self, params: dict[str, Any], *, decode: bool) -> Any:
+        response = await self.core.request(
+            "GET", self.path, org_id=self.org_id, params=params, decode=decode
+        )
+        return response.data
+
+
+class _Walk:
+    """What a walk over one list has learned so far, and its rules: each page checked
+    (``parse_page``, the page number, the repeat guard), de-duplicated, cut at ``limit``;
+    where the list ends; whether it ended complete.
+
+    De-duplication keeps the ids of the last pages only, as many as a shift of the list can
+    reach: a list that grows at the front by ``D`` items while it is read moves each item at
+    most ``D`` places on, so only the ids of the last ``D`` items read can come again. ``D``
+    is the growth the pages announced (their ``total`` over page 1's); a list that announces
+    no ``total`` keeps every id. Memory is then a page of ids, whatever the list's length.
+    """
+
+    __slots__ = (
+        "describe",
+        "empty_page",
+        "exclude",
+        "first_total",
+        "growth",
+        "last_page",
+        "limit",
+        "next_link",
+        "page_keys",
+        "pages_read",
+        "per_page",
+        "recent",
+        "total",
+        "yielded",
+    )
+
+    def __init__(
+        self,
+        describe: str,
+        *,
+        per_page: int,
+        limit: int | None,
+        exclude: SeenIds | None = None,
+    ) -> None:
+        self.describe = describe
+        self.per_page = per_page
+        self.limit = limit
+        self.exclude = exclude
+        """Ids handed out by related lists (a union of views): skipped; this list's added."""
+        self.yielded = 0
+        self.pages_read = 0
+        self.total: int | None = None  # page 1's total
+        self.first_total: int | None = None
+        self.growth = 0  # how far the list grew (largest total announced - page 1's)
+        self.last_page: int | None = None  # page 1's total_pages, followed as the list grows
+        self.next_link = False
+        self.empty_page: int | None = None
+        self.recent: deque[tuple[set[Any], int]] = deque()  # (ids, items on the page)
+        self.page_keys: set[tuple[Any, Any, int]] = set()
+
+    @property
+    def reached(self) -> bool:
+        return self.limit is not None and self.yielded >= self.limit
+
+    def accept(self, number: int, payload: Any) -> tuple[PageInfo, list[Any]]:
+        """Page ``number`` as sent and its new items, after every check; raises
+        ``PaginationError``."""
+        try:
+            info = parse_page(payload)
+        except PaginationError as exc:
+            raise PaginationError(f"{self.describe}: page {number}: {exc.message}") from None
+        if number > 1 and not info.enveloped:
+            raise PaginationError(
+                f"{self.describe}: page {number} is a bare JSON list, not a page of the list"
+            )
+        self.pages_read += 1
+        items = info.items
+        if info.current_page is not None and info.current_page != number:
+            raise PaginationError(
+                f"{self.describe}: asked for page {number}, the server sent page "
+                f"{info.current_page} (it may be ignoring the page parameter)"
+            )
+        if items:
+            key = (_item_key(items[0]), _item_key(items[-1]), len(items))
+            if key[0] is not None and key in self.page_keys:
+                grew = self.first_total is not None and (info.total or 0) > self.first_total
+                if not grew:  # a list that grew may shift a whole page onto the next
+                    raise PaginationError(
+                        f"{self.describe}: page {number} repeats an earlier page; stopping "
+                        "instead of looping"
+                    )
+            self.page_keys.add(key)
+        if number == 1:
+            self.total = self.first_total = info.total
+            self.last_page = info.total_pages
+        else:
+            if info.total is not None and self.first_total is not None:
+                self.growth = max(self.growth, info.total - self.first_total)
+            if (
+                self.last_page is not None
+                and number == self.last_page
+                and info.total_pages
+                and info.total_pages > self.last_page
+            ):
+                self.last_page = info.total_pages  # the list grew while read: to its new end
+        self.next_link = info.has_next_link
+        if not items and self.empty_page is None and number > 1:
+            self.empty_page = number
+        fresh = self._fresh(items)
+        if self.limit is not None:
+            room = self.limit - self.yielded
+            if room < len(fresh):
+                fresh = fresh[: max(room, 0)]
+        self.yielded += len(fresh)
+        if self.exclude is not None:
+            fresh = self._not_excluded(fresh, self.exclude)
+        return info, fresh
+
+    def _not_excluded(self, items: list[Any], exclude: SeenIds) -> list[Any]:
+        """``items`` whose ids a related list did not hand out; their ids added."""
+        out = []
+        for item in items:
+            key = _item_key(item)
+            if key is None:
+                raise PaginationError(
+                    f"{self.describe}: an item without an 'id': cannot de-duplicate it"
+                )
+            if key not in exclude:
+                exclude.add(key)
+                out.append(item)
+        return out
+
+    def _fresh(self, items: list[Any]) -> list[Any]:
+        """The items this list did not hand out before (by id); remembers the page's ids."""
+        recent = self.recent
+        keys = _distinct_ids(items)
+        if keys is not None and all(seen.isdisjoint(keys) for seen, _ in recent):
+            fresh = items  # the usual page: every id new, nothing to filter
+        else:
+            keys = set()
+            fresh = []
+            for item in items:
+                key = _item_key(item)
+                if key is not None:
+                    if key in keys or any(key in seen for seen, _ in recent):
+                        continue
+                    keys.add(key)
+                fresh.append(item)
+        recent.append((keys, len(items)))
+        if self.first_total is not None:
+            # Keep the newest page, and older ones while the newer ones hold fewer than
+            # ``growth`` items: an item ``growth`` places on can only be one of those.
+            newer = sum(size for _, size in recent) - recent[0][1]
+            while len(recent) > 1 and newer >= self.growth:
+                recent.popleft()
+                newer -= recent[0][1]
+        return fresh
+
+    def more(self, number: int, raw_items: bool) -> bool:
+        """Whether a page follows ``number`` (whose items ``raw_items`` says it had); raises
+        when the list ended short of what page 1 announced."""
+        if self.reached:
+            return False
+        if self.last_page is not None:
+            if not raw_items and number > 1:
+                self.check_complete(number)
+                return False
+            if number < self.last_page:
+                return True
+            self.check_complete(number)
+            return False
+        if self.next_link:
+            if not raw_items:
+                raise self.incomplete(f"page {number} is empty but links a next page")
+            return True
+        self.check_complete(number)
+        return False
+
+    def incomplete(self, why: str) -> PaginationError:
+        if self.total is not None:
+            what = f"got {self.yielded} of {self.total} items (the total page 1 announced)"
+        else:
+            what = f"got {self.yielded} items"
+        return PaginationError(
+            f"{self.describe}: {what}: {why}; the list changed while it was read, or the "
+            "server cut it short",
+            received=self.yielded,
+            expected=self.total,
+        )
+
+    def check_complete(self, last_read: int) -> None:
+        empty = self.empty_page
+        if self.total is not None:
+            if self.yielded < self.total:
+                why = (
+                    f"page {empty} came back empty"
+                    if empty is not None
+                    else f"the pages up to {last_read} held fewer"
+                )
+                raise self.incomplete(why)
+            return
+        if empty is not None and self.last_page is not None and empty <= self.last_page:
+            raise self.incomplete(
+                f"page {empty} of the {self.last_page} pages page 1 announced came back empty"
+            )
+
+    def failed(self, exc: PaginationError) -> PaginationError:
+        """``exc`` saying how far the list got (unless it already does)."""
+        if exc.received is not None:
+            return exc
+        expected = f" of {self.total}" if self.total is not None else ""
+        return PaginationError(
+            f"{exc.message}; {self.yielded}{expected} items handed out before it",
+            received=self.yielded,
+            expected=self.total,
+        )
+
+
+class Page(Generic[T]):
+    """One page of a list: its body as received until someone asks for its items, then
+    decoded once, checked and de-duplicated, in the task that asked.
+
+    ``items()`` is the page's new items (the last page cut at the pager's ``limit``);
+    ``info`` the ``PageInfo`` as the server sent it (``None`` until decoded); ``number`` the
+    page number. A page whose body turns out not to be JSON gives no items; the pager then
+    fetches it again through the retry layer and yields it once more. ``items()`` raises the
+    list's ``PaginationError`` when the page breaks the list's rules.
+
+    A page handed to another task (``FanOutStream``) is decoded there: ``await taken()``
+    waits until it was, so its objects are born just before they are used; and ``take()``
+    hands the items over, so that they die with the consumer's last reference instead of
+    living on in the page while its pager waits for its next turn.
+    """
+
+    __slots__ = (
+        "_body",
+        "_decoded",
+        "_error",
+        "_items",
+        "_waiter",
+        "_walk",
+        "capacity",
+        "handed",
+        "info",
+        "malformed",
+        "number",
+        "sent",
+    )
+
+    def __init__(self, number: int, body: Any, walk: _Walk | None, capacity: int) -> None:
+        self.number = number
+        self._body = body
+        self._walk = walk
+        self.capacity = capacity
+        """At most this many items (the ``per_page`` asked for), known before decoding."""
+        self.info: PageInfo | None = None
+        self.malformed = False
+        self.sent = 0
+        """Items the server sent on the page (before de-duplication and ``limit``)."""
+        self.handed = 0
+        """Items ``items()`` gives."""
+        self._items: list[T] | None = None
+        self._decoded = False
+        self._error: PaginationError | None = None
+        self._waiter: asyncio.Future[None] | None = None
+
+    @classmethod
+    def of(cls, items: list[T], number: int = 1) -> Page[T]:
+        """A page of items already at hand (a plain async iterable's item, in a fan-out)."""
+        page: Page[T] = cls(number, None, None, len(items))
+        page._items = items
+        page._decoded = True
+        page.sent = page.handed = len(items)
+        return page
+
+    def __repr__(self) -> str:
+        state = f"{self.handed} items" if self._decoded else "undecoded"
+        return f"Page({self.number}, {state})"
+
+    @property
+    def done(self) -> bool:
+        """Whether the page was decoded (or failed)."""
+        return self._decoded
+
+    def items(self) -> list[T]:
+        if self._decoded:
+            if self._error is not None:
+                raise self._error
+            if self._items is None:
+                raise RuntimeError("the page's items were handed over with take()")
+            return self._items
+        walk = self._walk
+        assert walk is not None
+        body, self._body = self._body, None
+        self._decoded = True
+        try:
+            payload = orjson.loads(body) if isinstance(body, bytes) else body
+        except orjson.JSONDecodeError:
+            self.malformed = True
+            self._items = []
+        else:
+            try:
+                self.info, self._items = walk.accept(self.number, payload)
+            except PaginationError as exc:
+                self._error = walk.failed(exc)
+            else:
+                self.sent, self.handed = len(self.info.items), len(self._items)
+        finally:
+            if self._waiter is not None and not self._waiter.done():
+                self._waiter.set_result(None)
+        if self._error is not None:
+            raise self._error
+        assert self._items is not None
+        return self._items
 
     def take(self) -> list[T]:
-        """The page's items (``[]`` if it failed: the pager raises its error in the worker)."""
-        payload, self._payload = self._payload, None
-        try:
-            if isinstance(payload, bytes):
-                try:
-                    payload = orjson.loads(payload)
-                except orjson.JSONDecodeError:
-                    return []  # outcome None: the pager fetches the page again
-            batch, self._outcome = self._settle(payload)
-        except Exception as exc:
-            self._outcome = exc
-            return []
-        finally:
-            self._done.set()
-        self.count = len(batch)
-        return batch
+        """``items()``, handed over: the page keeps no reference to them (nor ``info``)."""
+        items = self.items()
+        self._items = self.info = None
+        return items
 
     async def taken(self) -> int:
-        """Wait until the consumer took the page; the number of items it handed out."""
-        await self._done.wait()
-        return self.count
+        """Wait until the page was decoded (by whichever task); the items it handed out."""
+        if not self._decoded:
+            if self._waiter is None:
+                self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+        return self.handed
 
-    async def settled(self) -> PageStep | None:
-        """What the page says about going on, ``None`` if the body was not JSON; raises the
-        page's check error. Counts only: the page's objects belong to the consumer alone."""
-        await self._done.wait()
-        outcome = self._outcome
-        if isinstance(outcome, BaseException):
-            raise outcome
-        return outcome
+    def _settle(self) -> None:
+        """Decode the page if nobody did; raise its error (the pager's side)."""
+        if not self._decoded:
+            self.items()
+        elif self._error is not None:
+            raise self._error
+
+
+@runtime_checkable
+class SupportsPages(Protocol[T]):
+    """Anything that walks its list a ``Page`` at a time: ``AsyncPager``, ``TaskUnion``."""
+
+    def pages(self) -> AsyncIterator[Page[T]]: ...
 
 
 class AsyncPager(Generic[T]):
-    """An async iterator over every item of a list, across all pages.
+    """Every item of a list, across all pages: ``async for task in client.tasks.list_mine(org)``,
+    or a page at a time with ``async for page in pager.pages(): page.items()``. Iterable once.
 
-    ``async for task in client.tasks.list_mine(org_id): ...``. It can be iterated once.
     ``limit`` stops after that many items; ``prefetch`` is how many pages may be in flight
-    (and buffered) ahead of the consumer.
-
-    ``fetch_raw``, if given, returns the same payload as ``fetch`` but may leave it as the
-    undecoded ``bytes`` body: pages after the first then wait in the prefetch window
-    undecoded and are decoded when the consumer reaches them. Decoded pages held there are
-    thousands of objects that survive into the garbage collector's older generations and make
-    its full collections expensive; bytes are not tracked by it at all.
+    (and buffered) ahead of the consumer. Pages after the first are fetched ahead undecoded
+    (``PageSource``'s ``decode=False``) and decoded when the consumer reaches them: decoded
+    pages held there are thousands of objects that survive into the garbage collector's
+    older generations and make its full collections expensive; bytes are not tracked by it.
     """
 
     def __init__(
         self,
-        fetch: FetchPage,
+        source: PageSource,
         params: Mapping[str, Any] | None = None,
         *,
         per_page: int = MAX_PER_PAGE,
@@ -235,307 +566,106 @@ class AsyncPager(Generic[T]):
         limit: int | None = None,
         max_pages: int = DEFAULT_MAX_PAGES,
         describe: str = "list",
-        fetch_raw: FetchPage | None = None,
+        exclude: SeenIds | None = None,
     ) -> None:
         if not 1 <= per_page <= MAX_PER_PAGE:
             raise ValueError(f"per_page must be between 1 and {MAX_PER_PAGE}")
         if prefetch < 1:
             raise ValueError("prefetch must be >= 1")
-        self._fetch = fetch
+        self._source = source
         self._params = {k: v for k, v in (params or {}).items() if v is not None}
         self._params.pop("page", None)
         self._params["per_page"] = per_page
-        self._per_page = per_page
         self._prefetch = prefetch
-        self._limit = limit
         self._max_pages = max_pages
         self._describe = describe
-        self._iterator: AsyncGenerator[Any, None] | None = None
-        self._fetch_raw = fetch_raw
-        self.pages_fetched = 0
-        self.total: int | None = None
+        self._walk = _Walk(describe, per_page=per_page, limit=limit, exclude=exclude)
+        self._started = False
 
     def __repr__(self) -> str:
         return f"AsyncPager({self._describe}, per_page={self._params['per_page']})"
 
+    @property
+    def total(self) -> int | None:
+        """The number of items page 1 announced (``None`` before page 1, or if it did not)."""
+        return self._walk.total
+
+    @property
+    def pages_fetched(self) -> int:
+        """Pages read and understood so far."""
+        return self._walk.pages_read
+
     def __aiter__(self) -> AsyncIterator[T]:
-        if self._iterator is not None:
-            raise RuntimeError("an AsyncPager can be iterated only once; call the method again")
-        self._iterator = self._items()
-        return self._iterator
+        return self._items(self.pages())
 
     async def to_list(self) -> list[T]:
         """Every item in one list. For large lists prefer ``async for``: memory stays flat."""
         return [item async for item in self]
 
-    async def _get(self, page: int) -> PageInfo:
-        params = dict(self._params)
-        params["page"] = page
-        return self._parse(page, await self._fetch(params))
-
-    async def _get_ahead(self, page: int) -> Any:
-        """A page fetched ahead of the consumer: undecoded when the source can (see
-        ``fetch_raw``), so that it waits in the window as one ``bytes`` object."""
-        if self._fetch_raw is None:
-            return await self._get(page)
-        params = dict(self._params)
-        params["page"] = page
-        return await self._fetch_raw(params)
-
-    async def _resolve(self, page: int, fetched: Any) -> PageInfo:
-        """Decode a page fetched ahead, now that the consumer has reached it. A body that is
-        not JSON is fetched again through the ordinary path, whose one retry layer treats it
-        like any malformed answer (retried, or raised once retries run out)."""
-        if isinstance(fetched, bytes):
-            try:
-                fetched = orjson.loads(fetched)
-            except orjson.JSONDecodeError:
-                return await self._get(page)
-        return self._parse(page, fetched)
-
-    def _parse(self, page: int, payload: Any) -> PageInfo:
-        """``parse_page`` with the list and page named in its error. A bare JSON list is a
-        whole list, so it is accepted as page 1 only."""
-        if isinstance(payload, PageInfo):
-            return payload  # fetched by ``_get``: already parsed and counted
+    async def _items(self, pages: AsyncGenerator[Page[T], None]) -> AsyncGenerator[T, None]:
         try:
-            info = parse_page(payload)
-        except PaginationError as exc:
-            raise PaginationError(f"{self._describe}: page {page}: {exc.message}") from None
-        if page > 1 and not info.enveloped:
-            raise PaginationError(
-                f"{self._describe}: page {page} is a bare JSON list, not a page of the list"
-            )
-        self.pages_fetched += 1
-        return info
-
-    def _iter_lazy_pages(self) -> AsyncGenerator[list[T] | PendingPage[T], None]:
-        """Every page's items as one list (the last one cut at ``limit``), for consumers that
-        move whole pages (``fan_out_stream``), except that a page fetched ahead comes as a
-        ``PendingPage`` that the final consumer decodes with ``take()``; the generator goes on
-        only once it has. So a page that waits in a queue between a worker and its consumer
-        waits undecoded."""
-        if self._iterator is not None:
-            raise RuntimeError("an AsyncPager can be iterated only once; call the method again")
-        self._iterator = generator = self._pages(lazy=True)
-        return generator
-
-    async def _items(self) -> AsyncGenerator[T, None]:
-        pages = self._pages()
-        try:
-            async for batch in pages:
-                for item in cast(list[T], batch):
+            async for page in pages:
+                for item in page.items():
                     yield item
+                del page  # not kept alive while the next one is fetched
         finally:
             await pages.aclose()  # now, not at garbage collection: cancels the prefetch window
 
-    async def _pages(self, lazy: bool = False) -> AsyncGenerator[list[T] | PendingPage[T], None]:
-        """Every page's new items, in page order, then the completeness check.
+    def pages(self) -> AsyncGenerator[Page[T], None]:
+        """Every page, in page order, then the completeness check (``_Walk``)."""
+        if self._started:
+            raise RuntimeError("an AsyncPager can be iterated only once; call the method again")
+        self._started = True
+        return self._pages()
 
-        Items are de-duplicated by ``id``: a list that grows at the front while it is read
-        shifts items onto the next page, where they would come out twice. The ids handed out
-        are kept for that (a set of strings, a few MB per 100,000 items).
-
-        The list is complete when as many distinct items came out as page 1 announced
-        (``total``), or, without a ``total``, when the walk reached the last page page 1
-        announced (``total_pages``) or the last page that links no further. Anything short
-        of that is a ``PaginationError`` saying what is missing, once every page that could
-        be read was handed out: an empty or short page before the announced end, or a list
-        that shrank while it was read (items may then have moved onto pages already read,
-        so nothing vouches for the result). The official SDK refuses the same way when a
-        walk yields fewer items than ``total`` (``tallyfy-api.md`` §4, tallyfy/sdk#99).
-        """
-        yielded = 0
-        seen: set[str | int] = set()
-        seen_page_keys: set[Any] = set()
-        limit = self._limit
-        announced_total: int | None = None
-        announced_pages: int | None = None
-
-        def take(items: list[Any]) -> tuple[list[T], bool]:
-            """The page's items not handed out before, cut at ``limit``; and whether
-            ``limit`` is reached."""
-            nonlocal yielded
-            keys = _distinct_ids(items)
-            if keys is not None and seen.isdisjoint(keys):
-                seen.update(keys)  # the usual page: every id new, nothing to filter
-                fresh = items
-            else:
-                fresh = []
-                append = fresh.append
-                for item in items:
-                    key = _item_key(item)
-                    if key is not None:
-                        if key in seen:
-                            continue
-                        seen.add(key)
-                    append(item)
-            if limit is not None:
-                room = limit - yielded
-                if room < len(fresh):
-                    fresh = fresh[: max(room, 0)]
-                yielded += len(fresh)
-                return fresh, yielded >= limit
-            yielded += len(fresh)
-            return fresh, False
-
-        def check(page: int, info: PageInfo) -> None:
-            if info.current_page is not None and info.current_page != page:
-                raise PaginationError(
-                    f"{self._describe}: asked for page {page}, the server sent page "
-                    f"{info.current_page} (it may be ignoring the page parameter)"
-                )
-            if info.items:
-                key = (_item_key(info.items[0]), _item_key(info.items[-1]), len(info.items))
-                if key[0] is not None and key in seen_page_keys:
-                    grew = (
-                        announced_total is not None
-                        and info.total is not None
-                        and info.total > announced_total
-                    )
-                    if not grew:  # a list that grew may shift a whole page onto the next
-                        raise PaginationError(
-                            f"{self._describe}: page {page} repeats an earlier page; stopping "
-                            "instead of looping"
-                        )
-                seen_page_keys.add(key)
-
-        def settle(page: int, payload: Any) -> tuple[list[T], PageStep]:
-            """Parse and check a page fetched ahead, and cut it at ``limit``: the batch to
-            hand out, and the counts the pager goes on with (it keeps no reference to the
-            page, so the page dies as soon as its consumer is done with it)."""
-            info = self._parse(page, payload)
-            check(page, info)
-            batch, reached = take(info.items)
-            return batch, (len(info.items), reached, info.total_pages)
-
-        def incomplete(why: str) -> PaginationError:
-            if announced_total is not None:
-                what = f"got {yielded} of {announced_total} items (the total page 1 announced)"
-            else:
-                what = f"got {yielded} items"
-            return PaginationError(
-                f"{self._describe}: {what}: {why}; the list changed while it was read, or the "
-                "server cut it short",
-                received=yielded,
-                expected=announced_total,
-            )
-
-        def check_complete(last_read: int, empty_page: int | None) -> None:
-            if announced_total is not None:
-                if yielded < announced_total:
-                    why = (
-                        f"page {empty_page} came back empty"
-                        if empty_page is not None
-                        else f"the pages up to {last_read} held fewer"
-                    )
-                    raise incomplete(why)
-                return
-            if (
-                empty_page is not None
-                and announced_pages is not None
-                and (empty_page <= announced_pages)
-            ):
-                raise incomplete(
-                    f"page {empty_page} of the {announced_pages} pages page 1 announced "
-                    "came back empty"
-                )
-
+    async def _pages(self) -> AsyncGenerator[Page[T], None]:
+        walk = self._walk
+        fetch, params = self._source.fetch, self._params
+        capacity = params["per_page"]
+        window: dict[int, asyncio.Future[Any]] = {}
+        ahead = 2  # the next page to fetch ahead
+        number = 1
         try:
-            first = await self._get(1)
-            check(1, first)
-            self.total = announced_total = first.total
-            announced_pages = first.total_pages
-            batch, reached = take(first.items)
-            if batch:
-                yield batch
-            del batch
-            if reached:
-                return
-
-            if first.total_pages is None:
-                # No page count: walk while the server links a next page (the Go CLI's rule).
-                page, info = 1, first
-                del first
-                while info.has_next_link:
-                    if not info.items:
-                        raise incomplete(f"page {page} is empty but links a next page")
-                    page += 1
-                    self._guard_page_cap(page)
-                    info = await self._get(page)
-                    check(page, info)
-                    batch, reached = take(info.items)
-                    if batch:
-                        yield batch
-                    del batch
-                    if reached:
-                        return
-                check_complete(page, page if not info.items and page > 1 else None)
-                return
-
-            last_page = first.total_pages
-            del first  # page 1 belongs to the consumer now
-            next_page = 2
-            window: dict[int, asyncio.Task[Any]] = {}
-            empty_page: int | None = None
-            page = 2
-            try:
-                while page <= last_page:
-                    self._guard_page_cap(page)
-                    while next_page <= last_page and len(window) < self._prefetch:
-                        window[next_page] = asyncio.ensure_future(self._get_ahead(next_page))
-                        next_page += 1
-                    fetched = await window.pop(page)
-                    step: PageStep | None
-                    if lazy:
-                        pending = PendingPage[T](fetched, functools.partial(settle, page))
-                        del fetched
-                        yield pending
-                        step = await pending.settled()
-                        if step is None:
-                            # Not JSON: fetch it again through the retry layer, which retries it.
-                            pending = PendingPage[T](
-                                await self._get(page), functools.partial(settle, page)
-                            )
-                            yield pending
-                            step = await pending.settled()
-                            assert step is not None  # already parsed: nothing to decode
-                        del pending
-                    else:
-                        page_batch, step = settle(page, await self._resolve(page, fetched))
-                        del fetched
-                        if page_batch:
-                            yield page_batch
-                        del page_batch
-                    items, reached, total_pages = step
-                    if reached:
-                        return
-                    if not items:
-                        empty_page = page  # the end as far as the server goes; checked below
-                        break
-                    if page == last_page and total_pages and total_pages > last_page:
-                        # The list grew while we read it: keep going to the new end.
-                        last_page = total_pages
-                    page += 1
-            finally:
-                for task in window.values():
-                    task.cancel()
-                if window:
-                    await asyncio.gather(*window.values(), return_exceptions=True)
-            check_complete(min(page, last_page), empty_page)
+            while True:
+                if number > self._max_pages:
+                    raise PaginationError(
+                        f"{self._describe}: more than {self._max_pages} pages; stopping (max_pages)"
+                    )
+                last = walk.last_page
+                if last is not None and number > 1:
+                    ahead = max(ahead, number)
+                    while ahead <= last and len(window) < self._prefetch:
+                        window[ahead] = asyncio.ensure_future(
+                            fetch({**params, "page": ahead}, decode=False)
+                        )
+                        ahead += 1
+                pending = window.pop(number, None)
+                body = await (
+                    pending
+                    if pending is not None
+                    else fetch({**params, "page": number}, decode=False)
+                )
+                del pending
+                page = Page[T](number, body, walk, capacity)
+                del body
+                yield page
+                page._settle()
+                if page.malformed:
+                    # Not JSON: fetch it again through the retry layer, which retries it.
+                    body = await fetch({**params, "page": number}, decode=True)
+                    page = Page[T](number, body, walk, capacity)
+                    del body
+                    yield page
+                    page._settle()
+                had_items = page.sent > 0
+                del page
+                if not walk.more(number, had_items):
+                    return
+                number += 1
         except PaginationError as exc:
-            if exc.received is not None:
-                raise
-            # A page that could not be read: say how far the list got.
-            expected = f" of {announced_total}" if announced_total is not None else ""
-            raise PaginationError(
-                f"{exc.message}; {yielded}{expected} items handed out before it",
-                received=yielded,
-                expected=announced_total,
-            ) from None
-
-    def _guard_page_cap(self, page: int) -> None:
-        if page > self._max_pages:
-            raise PaginationError(
-                f"{self._describe}: more than {self._max_pages} pages; stopping (max_pages)"
-            )
+            raise walk.failed(exc) from None
+        finally:
+            for task in window.values():
+                task.cancel()
+            if window:
+                await asyncio.gather(*window.values(), return_exceptions=True)

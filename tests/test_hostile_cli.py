@@ -62,13 +62,15 @@ def csv_rows(data: bytes) -> list[dict[str, str]]:
 def test_csv_cells_that_start_a_formula_are_neutralised() -> None:
     out = io.BytesIO()
     writer = CsvWriter(out)
-    for title in HOSTILE_TITLES:
-        writer.write(
-            "org1",
+    writer.write_page(
+        "org1",
+        [
             {"id": "=id", "title": title, "status": "@status", "position": -3,
              "problem": False, "owners": {"users": [-1]}, "taskdata": ["=x"],
-             "deadline": "-", "increment_id": 1.5},
-        )  # fmt: skip
+             "deadline": "-", "increment_id": 1.5}
+            for title in HOSTILE_TITLES
+        ],
+    )  # fmt: skip
     writer.finish()
     rows = csv_rows(out.getvalue())
     assert [r["title"] for r in rows] == list(HOSTILE_TITLES.values())

@@ -1,6 +1,6 @@
 """The pager against scripted pages: envelope tolerance, order, loop guards, prefetch bounds.
 
-These drive ``AsyncPager`` with an in-memory fetch function; the end-to-end pagination tests
+These drive ``AsyncPager`` with an in-memory ``PageSource``; the end-to-end pagination tests
 against the fake server over real sockets are in ``test_client_e2e.py``.
 """
 
@@ -74,7 +74,7 @@ class ScriptedPages:
         self.in_flight = 0
         self.max_in_flight = 0
 
-    async def fetch(self, params: dict[str, Any]) -> Any:
+    async def fetch(self, params: dict[str, Any], *, decode: bool) -> Any:
         self.calls.append(dict(params))
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -100,7 +100,7 @@ class ScriptedPages:
 async def test_every_item_once_in_order_with_out_of_order_page_arrival() -> None:
     # Later pages answer first; the pager must still yield in page order.
     server = ScriptedPages(950, delays={2: 0.03, 3: 0.02, 4: 0.01})
-    items = await AsyncPager[Any](server.fetch, {"status": "all"}, prefetch=4).to_list()
+    items = await AsyncPager[Any](server, {"status": "all"}, prefetch=4).to_list()
     assert items == server.items
     assert sorted(c["page"] for c in server.calls) == list(range(1, 11))
     assert all(c["per_page"] == 100 and c["status"] == "all" for c in server.calls)
@@ -109,7 +109,7 @@ async def test_every_item_once_in_order_with_out_of_order_page_arrival() -> None
 
 async def test_prefetch_window_bounds_pages_in_flight() -> None:
     server = ScriptedPages(3000, delays={p: 0.001 for p in range(1, 31)})
-    pager = AsyncPager[Any](server.fetch, prefetch=2)
+    pager = AsyncPager[Any](server, prefetch=2)
     count = 0
     async for _ in pager:
         count += 1
@@ -120,19 +120,19 @@ async def test_prefetch_window_bounds_pages_in_flight() -> None:
 
 async def test_single_page_makes_one_request() -> None:
     server = ScriptedPages(37)
-    assert len(await AsyncPager[Any](server.fetch).to_list()) == 37
+    assert len(await AsyncPager[Any](server).to_list()) == 37
     assert len(server.calls) == 1
 
 
 async def test_empty_list() -> None:
     server = ScriptedPages(0)
-    assert await AsyncPager[Any](server.fetch).to_list() == []
+    assert await AsyncPager[Any](server).to_list() == []
     assert len(server.calls) == 1
 
 
 async def test_limit_stops_early_and_cancels_prefetch() -> None:
     server = ScriptedPages(1000)
-    items = await AsyncPager[Any](server.fetch, limit=150, prefetch=3).to_list()
+    items = await AsyncPager[Any](server, limit=150, prefetch=3).to_list()
     assert items == server.items[:150]
     # Page 1, then at most the prefetch window: never the whole list.
     assert len(server.calls) <= 4
@@ -141,13 +141,13 @@ async def test_limit_stops_early_and_cancels_prefetch() -> None:
 async def test_server_ignoring_page_parameter_is_caught_not_looped() -> None:
     server = ScriptedPages(500, ignore_page=True)
     with pytest.raises(PaginationError, match="page"):
-        await AsyncPager[Any](server.fetch).to_list()
+        await AsyncPager[Any](server).to_list()
     assert len(server.calls) <= 5
 
 
 async def test_without_total_pages_follows_next_links() -> None:
     server = ScriptedPages(250, no_total_pages=True)
-    items = await AsyncPager[Any](server.fetch).to_list()
+    items = await AsyncPager[Any](server).to_list()
     assert items == server.items
     assert [c["page"] for c in server.calls] == [1, 2, 3]
 
@@ -155,29 +155,27 @@ async def test_without_total_pages_follows_next_links() -> None:
 async def test_page_cap() -> None:
     server = ScriptedPages(1000, per_page_cap=10)
     with pytest.raises(PaginationError, match="max_pages"):
-        await AsyncPager[Any](server.fetch, per_page=10, max_pages=5).to_list()
+        await AsyncPager[Any](server, per_page=10, max_pages=5).to_list()
 
 
 async def test_repeated_page_content_is_a_loop_guard() -> None:
-    async def fetch(params: dict[str, Any]) -> Any:
-        page = int(params["page"])
-        # Claims to be the right page but always returns the same items.
-        return envelope([{"id": "same"}], page, 50, 50, {"next": "x"})
+    class SamePage:
+        async def fetch(self, params: dict[str, Any], *, decode: bool) -> Any:
+            page = int(params["page"])
+            # Claims to be the right page but always returns the same items.
+            return envelope([{"id": "same"}], page, 50, 50, {"next": "x"})
 
     with pytest.raises(PaginationError, match="repeats"):
-        await AsyncPager[Any](fetch, prefetch=1).to_list()
+        await AsyncPager[Any](SamePage(), prefetch=1).to_list()
 
 
 async def test_a_pager_iterates_once() -> None:
-    pager = AsyncPager[Any](ScriptedPages(3).fetch)
+    pager = AsyncPager[Any](ScriptedPages(3))
     assert len(await pager.to_list()) == 3
     with pytest.raises(RuntimeError, match="once"):
         await pager.to_list()
 
 
 def test_per_page_bounds() -> None:
-    async def fetch(params: dict[str, Any]) -> Any:
-        raise AssertionError
-
     with pytest.raises(ValueError, match="per_page"):
-        AsyncPager[Any](fetch, per_page=101)
+        AsyncPager[Any](ScriptedPages(1), per_page=101)

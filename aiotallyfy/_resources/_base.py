@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from .._errors import PaginationError, TallyfyError
 from .._http import HTTPCore
-from .._pagination import MAX_PER_PAGE, AsyncPager
+from .._pagination import MAX_PER_PAGE, AsyncPager, RoutePages, SeenIds
 from ._writes import org_path, with_param
 
 __all__ = ["Resource"]
@@ -33,26 +33,18 @@ class Resource:
         limit: int | None = None,
         prefetch: int = 4,
         item_type: type[T],
+        exclude: SeenIds | None = None,
     ) -> AsyncPager[T]:
-        core = self._core
-
-        async def fetch(page_params: dict[str, Any]) -> Any:
-            return (await core.request("GET", path, org_id=org_id, params=page_params)).data
-
-        async def fetch_raw(page_params: dict[str, Any]) -> Any:
-            response = await core.request(
-                "GET", path, org_id=org_id, params=page_params, decode=False
-            )
-            return response.data
-
+        """The list at ``path``: the one way a resource walks a list (``AsyncPager``).
+        ``exclude``: ids a related list already handed out (``TaskUnion``)."""
         return AsyncPager[T](
-            fetch,
+            RoutePages(self._core, path, org_id),
             params,
             per_page=per_page,
             limit=limit,
             prefetch=prefetch,
             describe=path,
-            fetch_raw=fetch_raw,
+            exclude=exclude,
         )
 
     def _org_list(

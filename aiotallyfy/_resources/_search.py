@@ -68,18 +68,12 @@ class SearchResults:
         return response.data
 
     def _pager(self, kind: str) -> AsyncPager[dict[str, Any]]:
-        async def fetch(page_params: dict[str, Any]) -> Any:
-            if page_params.get("page") == 1 and self._first is not None:
-                payload = self._first
-            else:
-                payload = await self._fetch([kind], page_params)
-            section = payload.get(kind)
-            if section is None:
-                return {"data": []}
-            return section
-
         return AsyncPager[dict[str, Any]](
-            fetch, None, per_page=MAX_PER_PAGE, limit=self._limit, describe=f"search:{kind}"
+            _TypePages(self, kind),
+            None,
+            per_page=MAX_PER_PAGE,
+            limit=self._limit,
+            describe=f"search:{kind}",
         )
 
     def __aiter__(self) -> AsyncIterator[SearchHit]:
@@ -131,3 +125,25 @@ def search(
     return SearchResults(
         core, org_id, text, list(dict.fromkeys(kinds)), limit_per_type=limit_per_type, extra=extra
     )
+
+
+class _TypePages:
+    """The pages of one type of a search (a ``PageSource``): page 1 is that type's section of
+    the first answer (every type at once), later pages ask for that type alone (``on=<type>``)
+    because the pages of different types end at different places. A type the answer leaves
+    out is an empty list."""
+
+    __slots__ = ("_kind", "_results")
+
+    def __init__(self, results: SearchResults, kind: str) -> None:
+        self._results = results
+        self._kind = kind
+
+    async def fetch(self, params: dict[str, Any], *, decode: bool) -> Any:
+        results = self._results
+        if params.get("page") == 1 and results._first is not None:
+            payload = results._first
+        else:
+            payload = await results._fetch([self._kind], params)
+        section = payload.get(self._kind)
+        return {"data": []} if section is None else section

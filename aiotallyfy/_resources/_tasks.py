@@ -16,7 +16,7 @@ from typing import Any
 
 from .._errors import InvalidArgument
 from .._ids import segment
-from .._pagination import AsyncPager
+from .._pagination import AsyncPager, SeenIds
 from .._types import CompletedTask, Task
 from .._validation import _local_error, format_datetime, validate_owners, validate_timeline_map
 from ._base import maybe_unwrap
@@ -101,11 +101,13 @@ class Tasks(TaskExtras):
         org = segment(org_id, name="org_id")
         path = f"/organizations/{org}/tasks"
 
-        def make(status: str | None, per_page: int, limit: int | None) -> AsyncPager[Task]:
+        def make(
+            status: str | None, per_page: int, limit: int | None, exclude: SeenIds | None
+        ) -> AsyncPager[Task]:
             params: dict[str, Any] = {"status": status, "with": with_, **filters}
             return self._pager(
                 path, org_id=org_id, params=params, per_page=per_page, limit=limit,
-                item_type=Task,
+                item_type=Task, exclude=exclude,
             )  # fmt: skip
 
         return TaskUnion(make)

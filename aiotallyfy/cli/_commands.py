@@ -151,10 +151,9 @@ async def export_tasks(
             on_org_done=state.org_done,
         )
         async with progress:
-            write = writer.write
+            write_page = writer.write_page
             async for org_id, page in stream.pages():
-                for task in page:
-                    write(org_id, task)
+                write_page(org_id, page)
                 state.tasks += len(page)
         writer.finish()
         results = [stream.results[o] for o in stream.org_ids]

@@ -19,6 +19,7 @@ import io
 import os
 import stat
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, Final, Protocol
 
@@ -56,7 +57,10 @@ CSV_COLUMNS: Final[tuple[str, ...]] = (
 
 
 class TaskWriter(Protocol):
-    def write(self, org_id: str, task: dict[str, Any]) -> None: ...
+    def write_page(self, org_id: str, tasks: Sequence[dict[str, Any]]) -> None:
+        """Write a page of tasks with one ``write`` to the stream: per task it was the
+        export's largest single cost (400,000 ``BufferedWriter.write`` calls in a profile)."""
+        ...
 
     def finish(self) -> None:
         """Flush everything to the underlying binary stream (which stays open)."""
@@ -69,12 +73,17 @@ class JsonlWriter:
     def __init__(self, out: BinaryIO) -> None:
         self._out = out
 
-    def write(self, org_id: str, task: dict[str, Any]) -> None:
-        task["organization_id"] = org_id
-        self._out.write(orjson.dumps(task, option=orjson.OPT_APPEND_NEWLINE))
+    def write_page(self, org_id: str, tasks: Sequence[dict[str, Any]]) -> None:
+        for task in tasks:
+            task["organization_id"] = org_id
+        self._out.write(b"".join(map(_jsonl_line, tasks)))
 
     def finish(self) -> None:
         self._out.flush()
+
+
+def _jsonl_line(task: dict[str, Any]) -> bytes:
+    return orjson.dumps(task, option=orjson.OPT_APPEND_NEWLINE)
 
 
 _FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
@@ -100,23 +109,37 @@ def _cell(value: Any) -> str:
 
 
 class CsvWriter:
-    __slots__ = ("_text", "_writer")
+    """Rows are built a page at a time in a text buffer, then written to the binary stream
+    with one ``write``."""
+
+    __slots__ = ("_buffer", "_out", "_writer")
 
     def __init__(self, out: BinaryIO) -> None:
+        self._out = out
         # newline="" as the csv module requires; rows end in \r\n (RFC 4180).
-        self._text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=False)
-        self._writer = csv.writer(self._text)
+        self._buffer = io.StringIO(newline="")
+        self._writer = csv.writer(self._buffer)
         self._writer.writerow(CSV_COLUMNS)
+        self._drain()
 
-    def write(self, org_id: str, task: dict[str, Any]) -> None:
-        get = task.get
-        self._writer.writerow(
-            [_text_cell(org_id), *(_cell(get(name)) for name in CSV_COLUMNS[1:])],
+    def write_page(self, org_id: str, tasks: Sequence[dict[str, Any]]) -> None:
+        org = _text_cell(org_id)
+        self._writer.writerows(
+            [org, *(_cell(task.get(name)) for name in _CSV_FIELDS)] for task in tasks
         )
+        self._drain()
+
+    def _drain(self) -> None:
+        buffer = self._buffer
+        self._out.write(buffer.getvalue().encode())
+        buffer.seek(0)
+        buffer.truncate()
 
     def finish(self) -> None:
-        self._text.flush()
-        self._text.detach()  # leave the binary stream open for its owner
+        self._out.flush()
+
+
+_CSV_FIELDS: Final = CSV_COLUMNS[1:]
 
 
 def make_writer(fmt: str, out: BinaryIO) -> TaskWriter:

@@ -38,8 +38,8 @@ _COLUMNS: dict[str, Any] = {
 
 def pages(stream: FanOutStream[Any]) -> AsyncIterator[tuple[str, Sequence[Any]]]:
     """``(org_id, items)`` per page of a fan-out stream: the one place that knows how the
-    client hands out pages (today ``FanOutStream.pages()``; a public ``Page`` object is
-    planned, issue #11, and only this function changes then)."""
+    client hands out pages. ``FanOutStream.pages()`` moves each org's ``Page`` (issue #11)
+    between tasks undecoded and hands over its items, decoded in this task, once per page."""
     return stream.pages()
 
 
