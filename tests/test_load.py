@@ -565,11 +565,15 @@ def staging_schemas(pipeline: Any) -> list[str]:
     return [r[0] for r in rows or []]
 
 
-async def test_a_first_load_appends_and_the_next_merges_on_staged_rows(tmp_path: Path) -> None:
+async def test_a_first_load_appends_the_next_merges_and_so_does_a_new_pipeline(
+    tmp_path: Path,
+) -> None:
     """A table that is empty takes the rows as they are (no staging dataset); the re-load
-    merges through staging, each key once."""
+    merges through staging, each key once. Whether a table is empty is asked of the
+    destination, not of the pipeline's local state: a second pipeline (another name, a
+    fresh working folder) loading the same dataset must not add the rows a second time."""
     async with FakeTallyfy(orgs=2, tasks_per_org=60) as fake:
-        pipeline = duckdb_pipeline(tmp_path)
+        pipeline = duckdb_pipeline(tmp_path, "first")
         await run_load(pipeline, fake, resources=["tasks"])
         assert staging_schemas(pipeline) == []
         assert set(table(pipeline, "tasks")) == set(fake_tasks(fake))
@@ -581,13 +585,6 @@ async def test_a_first_load_appends_and_the_next_merges_on_staged_rows(tmp_path:
         assert summary.added("tasks") == 0
         assert all(r[RUN_COLUMN] == summary.report.run_id for r in after.values())
 
-
-async def test_a_new_pipeline_on_a_filled_dataset_merges_never_appends(tmp_path: Path) -> None:
-    """Whether a table is empty is asked of the destination, not of the pipeline's local
-    state: a second pipeline (another name, a fresh working folder) loading the same
-    dataset must not add the rows a second time."""
-    async with FakeTallyfy(orgs=2, tasks_per_org=60) as fake:
-        await run_load(duckdb_pipeline(tmp_path, "first"), fake, resources=["tasks"])
         other = dlt.pipeline(
             pipeline_name="second",
             pipelines_dir=str(tmp_path / "other-pipelines"),
@@ -598,6 +595,7 @@ async def test_a_new_pipeline_on_a_filled_dataset_merges_never_appends(tmp_path:
         rows = table(other, "tasks")  # asserts no duplicated key
         assert set(rows) == set(fake_tasks(fake))
         assert summary.after["tasks"].rows == 120
+        assert all(r[RUN_COLUMN] == summary.report.run_id for r in rows.values())
 
 
 async def test_a_comment_handed_out_twice_is_loaded_once(tmp_path: Path) -> None:
