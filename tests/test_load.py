@@ -20,9 +20,11 @@ from typing import Any
 import orjson
 import pytest
 import pytest_asyncio
+from aiohttp import web
 
 dlt = pytest.importorskip("dlt")
 
+from _hostile import hostile_server  # noqa: E402
 from _postgres import PostgresServer, find_pg_bin  # noqa: E402
 
 from aiotallyfy import TallyfyClient  # noqa: E402
@@ -537,3 +539,95 @@ def test_the_cli_knows_the_same_resources_as_the_source() -> None:
     from aiotallyfy.load import RESOURCE_NAMES
 
     assert CLI_NAMES == RESOURCE_NAMES
+
+
+# ------------------------------------------------------- one row per key, first load appends
+def test_first_seen_keeps_the_first_row_of_each_key_per_org() -> None:
+    from aiotallyfy.load._dedup import FirstSeen
+
+    seen = FirstSeen()
+    a1, a2 = {"id": "a", "n": 1}, {"id": "a", "n": 2}
+    assert seen.rows("o1", [a1, {"id": "b"}]) == [a1, {"id": "b"}]
+    assert seen.rows("o1", [a2, {"id": "c"}, {"id": "c", "n": 3}]) == [{"id": "c"}]
+    assert seen.rows("o2", [a2]) == [a2]  # another org's key
+    assert seen.rows("o1", [{"id": 5}, {"id": "5"}, {"id": 5}]) == [{"id": 5}, {"id": "5"}]
+    assert seen.dropped == 3
+    seen.org_done("o1")
+    assert seen.rows("o1", [a1]) == [a1]  # a new read of the org starts afresh
+
+
+def staging_schemas(pipeline: Any) -> list[str]:
+    with pipeline.sql_client() as sql:
+        rows = sql.execute_sql(
+            "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE %s",
+            f"{DATASET}%staging%",
+        )
+    return [r[0] for r in rows or []]
+
+
+async def test_a_first_load_appends_the_next_merges_and_so_does_a_new_pipeline(
+    tmp_path: Path,
+) -> None:
+    """A table that is empty takes the rows as they are (no staging dataset); the re-load
+    merges through staging, each key once. Whether a table is empty is asked of the
+    destination, not of the pipeline's local state: a second pipeline (another name, a
+    fresh working folder) loading the same dataset must not add the rows a second time."""
+    async with FakeTallyfy(orgs=2, tasks_per_org=60) as fake:
+        pipeline = duckdb_pipeline(tmp_path, "first")
+        await run_load(pipeline, fake, resources=["tasks"])
+        assert staging_schemas(pipeline) == []
+        assert set(table(pipeline, "tasks")) == set(fake_tasks(fake))
+
+        summary = await run_load(pipeline, fake, resources=["tasks"])
+        assert staging_schemas(pipeline) == [f"{DATASET}_staging"]
+        after = table(pipeline, "tasks")  # asserts no duplicated key
+        assert set(after) == set(fake_tasks(fake))
+        assert summary.added("tasks") == 0
+        assert all(r[RUN_COLUMN] == summary.report.run_id for r in after.values())
+
+        other = dlt.pipeline(
+            pipeline_name="second",
+            pipelines_dir=str(tmp_path / "other-pipelines"),
+            destination=dlt.destinations.duckdb(str(tmp_path / "tallyfy.duckdb")),
+            dataset_name=DATASET,
+        )
+        summary = await run_load(other, fake, resources=["tasks"])
+        rows = table(other, "tasks")  # asserts no duplicated key
+        assert set(rows) == set(fake_tasks(fake))
+        assert summary.after["tasks"].rows == 120
+        assert all(r[RUN_COLUMN] == summary.report.run_id for r in rows.values())
+
+
+async def test_a_comment_handed_out_twice_is_loaded_once(tmp_path: Path) -> None:
+    """Two tasks' threads carrying the same comment id (the pager cannot see it: the tasks
+    differ): one row, the first seen, on the first load (append) and the re-load (merge)."""
+
+    def task(task_id: str, text: str) -> dict[str, Any]:
+        comment = {"id": "c1", "content": text}
+        return {"id": task_id, "title": task_id, "threads": {"data": [comment]}}
+
+    async def handler(request: web.Request) -> web.Response:
+        assert request.path == "/api/organizations/org1/tasks"
+        body = {
+            "data": [task("t1", "first"), task("t2", "second")],
+            "meta": {"pagination": {"total": 2, "count": 2, "per_page": 100,
+                                    "current_page": 1, "total_pages": 1}},
+        }  # fmt: skip
+        return web.json_response(body)
+
+    async with hostile_server(handler) as server:
+
+        def make() -> TallyfyClient:
+            return TallyfyClient("t0ken", base_url=server.base_url, rate_limits=[])
+
+        pipeline = duckdb_pipeline(tmp_path)
+        for _ in range(2):
+            summary = await asyncio.to_thread(
+                load_tallyfy, pipeline, make, org_ids=["org1"], resources=["comments"]
+            )
+            assert summary.report.failed == []
+            rows = table(pipeline, "comments")
+            assert {k: (r["content"], r["task_id"]) for k, r in rows.items()} == {
+                ("org1", "c1"): ("first", "t1")
+            }
+        assert len(server.paths()) == 2

@@ -38,7 +38,15 @@ __all__ = ["run_load", "run_load_with"]
 
 # dlt's own settings, read from the environment: no telemetry and no schema warnings from a
 # command-line tool unless the user asks for them.
-_DLT_DEFAULTS = {"RUNTIME__DLTHUB_TELEMETRY": "false", "RUNTIME__LOG_LEVEL": "ERROR"}
+#
+# ARROW_DEFAULT_MEMORY_POOL=system: Arrow allocates with malloc instead of its bundled
+# mimalloc, which kept ~20 MiB of freed Arrow buffers mapped through the load (the process is
+# the CLI's own; set the variable to choose otherwise).
+_DLT_DEFAULTS = {
+    "RUNTIME__DLTHUB_TELEMETRY": "false",
+    "RUNTIME__LOG_LEVEL": "ERROR",
+    "ARROW_DEFAULT_MEMORY_POOL": "system",
+}
 
 
 def _resources(text: str | None) -> list[str]:
@@ -67,12 +75,14 @@ def _import_load() -> Any:
     return dlt, load
 
 
-DUCKDB_SETTINGS: dict[str, Any] = {"preserve_insertion_order": False, "memory_limit": "256MB"}
-"""DuckDB's own settings for the load: its buffer pool capped at 256 MB (it spills to a
-temporary file beyond), and no insertion-order bookkeeping (the tables are keyed, not
-ordered). Measured: DuckDB's default (80% of RAM) peaked at ~430 MiB for 100,000 tasks and
-2 GB for 1,000,000; a 64 MB cap held 100,000 in 288 MiB but failed with Out of Memory at
-1,000,000 (the merge cannot always spill); 256 MB loads 1,000,000 in 510 MiB."""
+DUCKDB_SETTINGS: dict[str, Any] = {"preserve_insertion_order": False, "memory_limit": "64MB"}
+"""DuckDB's own settings for the load: its buffer pool capped at 64 MB (it writes to the
+file or a temporary file beyond), and no insertion-order bookkeeping (the tables are keyed,
+not ordered). The cap bounds what DuckDB holds of an insert: 100,000 tasks fit in one of
+its row groups, which it otherwise keeps uncompressed in memory (~120 MB) until the commit.
+A cap this low holds since the merge no longer de-duplicates with a window over every
+staged row (``aiotallyfy.load._dedup``): that window ran out of memory under 64 MB at
+1,000,000 tasks; the plain merge loads and re-loads 1,000,000 under it."""
 
 
 def duckdb_credentials(path: str) -> Any:

@@ -2,7 +2,11 @@
 
 1. drop the packages a killed or failed earlier load left half done: every load reads
    everything again, so finishing an old package would only load older data;
-2. ``pipeline.run`` over ``tallyfy_source`` (extract, normalize, merge);
+2. ``pipeline.run`` over ``tallyfy_source`` (extract, normalize, merge); a table that is
+   absent or empty in the destination is appended to instead of merged: it holds no row
+   from an earlier load to replace, and the source hands each key over once (``_dedup``),
+   so appending gives the same rows as merging, without staging them and copying them
+   again (measured: the largest part of a first load's time and memory);
 3. mark the rows that completed reads no longer returned (``mark_vanished``);
 4. count rows per table.
 """
@@ -20,7 +24,7 @@ from .._secrets import Secret
 from ._report import LoadReport
 from ._resources import resource_specs
 from ._source import ClientFactory, tallyfy_source
-from ._vanished import TableCounts, mark_vanished, table_counts
+from ._vanished import TableCounts, empty_tables, mark_vanished, table_counts
 
 __all__ = ["LoadSummary", "load_tallyfy"]
 
@@ -77,6 +81,8 @@ def load_tallyfy(
         else {n: TableCounts(0, 0) for n in names}
     )
     source = tallyfy_source(client, org_ids=org_ids, resources=names, report=rep)
+    for name in empty_tables(pipeline, names, source.schema.naming):
+        source.resources[name].apply_hints(write_disposition="append")
     info = pipeline.run(source, loader_file_format=_file_format(pipeline))
     marked = mark_vanished(pipeline, rep)
     after = table_counts(pipeline, names)

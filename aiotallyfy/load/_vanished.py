@@ -24,7 +24,7 @@ from dlt.pipeline.pipeline import Pipeline
 from ._report import LoadReport
 from ._resources import DELETED_COLUMN, RUN_COLUMN
 
-__all__ = ["TableCounts", "mark_vanished", "table_counts"]
+__all__ = ["TableCounts", "empty_tables", "mark_vanished", "table_counts"]
 
 _ORGS_PER_STATEMENT = 500
 
@@ -116,3 +116,21 @@ def table_counts(pipeline: Pipeline, names: Iterable[str]) -> dict[str, TableCou
             total, deleted = rows[0] if rows else (0, 0)
             counts[name] = TableCounts(int(total), int(deleted))
     return counts
+
+
+def empty_tables(pipeline: Pipeline, names: Iterable[str], naming: Any) -> set[str]:
+    """The names whose table is absent from the destination or holds no row, asked of the
+    destination itself (not the pipeline's local schema, which a new working folder or
+    another pipeline loading the same dataset would not know). ``naming`` is the source
+    schema's naming convention (the one the tables get their names from)."""
+    empty: set[str] = set()
+    with pipeline.sql_client() as sql:
+        for name in names:
+            table = sql.make_qualified_table_name(naming.normalize_table_identifier(name))
+            try:
+                rows = sql.execute_sql(f"SELECT 1 FROM {table} LIMIT 1")
+            except DestinationUndefinedEntity:
+                rows = None
+            if not rows:
+                empty.add(name)
+    return empty
