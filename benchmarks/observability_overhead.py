@@ -41,7 +41,7 @@ import gc
 import statistics
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -85,14 +85,12 @@ class CountingHook(RequestHooks[None]):
 class InstantTransport:
     """Answers ``GET /me`` at once, in process: the request loop without a network."""
 
+    base_url = "http://127.0.0.1"
     max_response_bytes = 64 * 2**20
 
     def __init__(self) -> None:
         headers: CIMultiDict[str] = CIMultiDict({"Content-Type": "application/json"})
         self._answer = RawResponse(200, CIMultiDictProxy(headers), ME, "http://127.0.0.1/me")
-
-    def url_for(self, path: str, params: Mapping[str, Any] | None) -> str:
-        return "http://127.0.0.1" + path
 
     async def send(self, method: str, url: str, **_: Any) -> RawResponse:
         return self._answer
