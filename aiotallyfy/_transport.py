@@ -21,7 +21,7 @@ from typing import Any, Final, Protocol
 from urllib.parse import SplitResult, quote, unquote, urljoin, urlsplit
 
 import aiohttp
-from multidict import CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from ._checks import positive_int, positive_seconds
@@ -56,6 +56,7 @@ streamed aiohttp ``Payload`` (a multipart upload), or nothing."""
 CLIENT_HEADER: Final = "APIClient"
 DEFAULT_BASE_URL: Final = "https://go.tallyfy.com/api"
 _MAX_REDIRECTS: Final = 3
+_BEARER_CACHE_LIMIT: Final = 64  # tokens whose headers are kept (one per org with OAuth)
 # The largest decoded body accepted (M2). Tallyfy's biggest JSON answers are list pages of at
 # most 100 items (a task with its form fields is a few KB, rarely 100 KB): ~10 MB at the very
 # worst. 64 MiB leaves six times that for an unforeseen route, yet bounds what a compression
@@ -358,6 +359,7 @@ class AiohttpTransport:
             "X-Tallyfy-Client": CLIENT_HEADER,
             "User-Agent": user_agent,
         }
+        self._bearer: dict[str, CIMultiDictProxy[str]] = {}
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
@@ -430,14 +432,19 @@ class AiohttpTransport:
         timeout for ``Timeouts.streaming_timeout()``.
         """
         session = self.session
-        headers: dict[str, str] = {}
-        if isinstance(body, bytes):
-            headers["Content-Type"] = "application/json"
-        if extra_headers:
-            headers.update(extra_headers)
-        if token is not None:
-            # Every URL sent below is ours or passed ``resolve_redirect``: the base origin only.
-            headers["Authorization"] = f"Bearer {token.reveal()}"
+        headers: Mapping[str, str]
+        # Every URL sent below is ours or passed ``resolve_redirect``: the base origin only.
+        if body is None and not extra_headers and token is not None:
+            headers = self._bearer_headers(token.reveal())  # a read: the common case
+        else:
+            built: dict[str, str] = {}
+            if isinstance(body, bytes):
+                built["Content-Type"] = "application/json"
+            if extra_headers:
+                built.update(extra_headers)
+            if token is not None:
+                built["Authorization"] = f"Bearer {token.reveal()}"
+            headers = built
         streaming = consume is not None or not (body is None or isinstance(body, bytes))
         attempt_timeout = self._streaming_timeout if streaming else self._client_timeout
         if total_timeout is not None:
@@ -464,6 +471,18 @@ class AiohttpTransport:
         return dataclasses.replace(
             raw, refused=f"more than {_MAX_REDIRECTS} redirects (a loop?)", location=None
         )
+
+    def _bearer_headers(self, token: str) -> CIMultiDictProxy[str]:
+        """The headers of a request with no body, made once per token: read-only (aiohttp
+        copies them into each request's own), so one object serves every request in flight,
+        and a ``CIMultiDictProxy`` is merged with the session's defaults without a copy."""
+        headers = self._bearer.get(token)
+        if headers is None:
+            if len(self._bearer) >= _BEARER_CACHE_LIMIT:
+                self._bearer.clear()  # renewed tokens must not accumulate forever
+            headers = CIMultiDictProxy(CIMultiDict({"Authorization": f"Bearer {token}"}))
+            self._bearer[token] = headers
+        return headers
 
     def _next_hop(self, method: str, raw: RawResponse) -> str:
         """Where a 3xx leads, or ``RedirectRefused``. A write answered 307/308 is re-sent, body
@@ -541,14 +560,18 @@ class AiohttpTransport:
         full. The connection is closed, not reused, when reading stops early."""
         limit = self.max_response_bytes
         declared = resp.content_length
-        if declared is not None and declared > limit and "Content-Encoding" not in resp.headers:
-            resp.close()
-            raise TransportFailure(
-                FailureKind.TOO_LARGE,
-                f"HTTP {resp.status} declared a {declared}-byte body, over max_response_bytes "
-                f"({limit})",
-                limit=limit,
-            )
+        if declared is not None and "Content-Encoding" not in resp.headers:
+            if declared > limit:
+                resp.close()
+                raise TransportFailure(
+                    FailureKind.TOO_LARGE,
+                    f"HTTP {resp.status} declared a {declared}-byte body, over "
+                    f"max_response_bytes ({limit})",
+                    limit=limit,
+                )
+            # Not compressed, with a length within the cap: aiohttp's parser reads exactly
+            # ``declared`` bytes and no more, so one read is as bounded as the loop below.
+            return await resp.content.read()
         chunks: list[bytes] = []
         size = 0
         async for chunk in resp.content.iter_any():
