@@ -16,7 +16,7 @@ from ._checks import positive_int, positive_seconds
 from ._clock import Clock
 from ._fanout import FanOutStream, OrgResult, fan_out
 from ._health import HealthStatus, check_health, health_url
-from ._hooks import ObservedHTTPCore, Observer, RequestHooks
+from ._hooks import Observer, RequestHooks
 from ._http import ClientStats, HTTPCore, Response
 from ._limits import (
     DEFAULT_TOKEN_RATE_LIMITS,
@@ -160,7 +160,7 @@ class TallyfyClient:
             user_agent=user_agent or f"aiotallyfy/{__version__}",
             max_response_bytes=max_response_bytes,
         )
-        self._core = (ObservedHTTPCore if hooks else HTTPCore)(
+        self._core = HTTPCore(
             transport=self._transport,
             auth=self._auth,
             limiter=self._limiter,

@@ -160,7 +160,7 @@ PATH = "/organizations/3f9c2a6d1e8b4c7fa0b1c2d3e4f5a6b7/tasks/2acf01fc863c1dc928
 
 
 def dispatch_us(observer: Observer | None, n: int) -> float:
-    """The loop's per-call hook work, alone: what ``ObservedHTTPCore`` and the attempt site do."""
+    """The loop's per-call hook work, alone: the observer's ``start``, ``attempt``, ``finish``."""
     answer = InstantTransport()._answer
     gc.collect()
     started = time.process_time()
@@ -171,7 +171,7 @@ def dispatch_us(observer: Observer | None, n: int) -> float:
     else:
         for _ in range(n):
             state = observer.start("GET", PATH, "3f9c2a6d1e8b4c7fa0b1c2d3e4f5a6b7")
-            observer.attempt(1, OUTCOME, DECISION, 0.0, 0.001, answer, None, False)
+            observer.attempt(state, 1, OUTCOME, DECISION, 0.0, 0.001, answer, None, False)
             observer.finish(state, None)
     return (time.process_time() - started) / n * 1e6
 

@@ -187,7 +187,7 @@ async def test_without_hooks_the_plain_loop_runs(fake: FakeTallyfy) -> None:
         assert client._core.observer is None
         await client.me()
     async with client_for(fake, Recorder()) as observed:
-        assert type(observed._core) is not HTTPCore
+        assert type(observed._core) is HTTPCore  # the same loop, told to report
         assert observed._core.observer is not None
 
 
