@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from ._auth import TokenProvider, held_secrets, rate_limit_identity
+from ._auth import TokenProvider, fixed_token, held_secrets, rate_limit_identity
 from ._clock import Clock, LoopClock
 from ._errors import (
     APIStatusError,
@@ -167,6 +167,7 @@ class HTTPCore:
         limiter = self.limiter
         slots = self._slots
         auth = self.auth
+        fixed = fixed_token(auth)
         transport = self.transport
         try:
             url = build_url(transport.base_url, path, params)
@@ -177,7 +178,7 @@ class HTTPCore:
             refreshed_auth = False
             while True:
                 attempt += 1
-                token = await auth.get_token(org_id)
+                token = fixed if fixed is not None else await auth.get_token(org_id)
                 scope = self._scope(token.reveal(), org_id)
                 admission = await limiter.acquire(scope)
                 # Hold a connection slot and commit the admission for the send. This is
@@ -217,11 +218,13 @@ class HTTPCore:
                         too_large_limit = failure.limit
                     else:
                         headers = raw.headers
-                        retry_after = parse_retry_after(headers.get("Retry-After"))
+                        text = headers.get("Retry-After")
+                        retry_after = None if text is None else parse_retry_after(text)
+                        text = headers.get("X-RateLimit-Remaining")
                         limiter.observe(
                             admission,
                             status=raw.status,
-                            remaining=parse_rate_limit_count(headers.get("X-RateLimit-Remaining")),
+                            remaining=None if text is None else parse_rate_limit_count(text),
                             retry_after=retry_after,
                         )
                         outcome, data, failure_detail = self._classify(raw, retry_after, decode)

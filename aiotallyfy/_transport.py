@@ -437,7 +437,8 @@ class AiohttpTransport:
         headers: Mapping[str, str]
         # Every URL sent below is ours or passed ``resolve_redirect``: the base origin only.
         if body is None and not extra_headers and token is not None:
-            headers = self._bearer_headers(token.reveal())  # a read: the common case
+            text = token.reveal()  # a read, the common case: its headers are made once
+            headers = self._bearer.get(text) or self._bearer_headers(text)
         else:
             built: dict[str, str] = {}
             if isinstance(body, bytes):
@@ -501,15 +502,13 @@ class AiohttpTransport:
         )
 
     def _bearer_headers(self, token: str) -> CIMultiDictProxy[str]:
-        """The headers of a request with no body, made once per token: read-only (aiohttp
+        """The headers of a request with no body, for ``token``'s first use: read-only (aiohttp
         copies them into each request's own), so one object serves every request in flight,
         and a ``CIMultiDictProxy`` is merged with the session's defaults without a copy."""
-        headers = self._bearer.get(token)
-        if headers is None:
-            if len(self._bearer) >= _BEARER_CACHE_LIMIT:
-                self._bearer.clear()  # renewed tokens must not accumulate forever
-            headers = CIMultiDictProxy(CIMultiDict({"Authorization": f"Bearer {token}"}))
-            self._bearer[token] = headers
+        if len(self._bearer) >= _BEARER_CACHE_LIMIT:
+            self._bearer.clear()  # renewed tokens must not accumulate forever
+        headers = CIMultiDictProxy(CIMultiDict({"Authorization": f"Bearer {token}"}))
+        self._bearer[token] = headers
         return headers
 
     def _next_hop(self, method: str, raw: RawResponse) -> str:
