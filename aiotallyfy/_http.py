@@ -163,14 +163,20 @@ class HTTPCore:
         # Locals for what every attempt touches (attribute loads add up at ~10k requests/s).
         stats = self.stats
         stats.calls += 1
-        now = self.clock.now
+        clock = self.clock
+        # The default clock is the running loop's: read it directly (one call, not two).
+        now = asyncio.get_running_loop().time if type(clock) is LoopClock else clock.now
         limiter = self.limiter
         slots = self._slots
         auth = self.auth
         fixed = fixed_token(auth)
         transport = self.transport
         try:
-            url = build_url(transport.base_url, path, params)
+            url = (
+                transport.base_url + path  # the common case, without a call
+                if params is None and path[:1] == "/"
+                else build_url(transport.base_url, path, params)
+            )
             body = orjson.dumps(json) if json is not None else None
             attempt = 0
             spent = 0.0  # time in attempts and retry waits; limiter queueing is not counted
@@ -354,10 +360,15 @@ class HTTPCore:
         the server's ``Retry-After``), the decoded JSON of a 2xx, or ``MALFORMED`` for a 2xx
         whose body is not JSON (a proxy's HTML page; nothing to hand to the caller)."""
         status = raw.status
-        self._count_status(status)
-        if not 200 <= status < 300:
-            return HTTPOutcome(status, retry_after), None, ""
-        outcome = _SUCCESSES.get(status) or HTTPOutcome(status)
+        outcome = _SUCCESSES.get(status)
+        if outcome is None:
+            self._count_status(status)
+            if not 200 <= status < 300:
+                return HTTPOutcome(status, retry_after), None, ""
+            outcome = HTTPOutcome(status)
+        else:  # ``_count_status`` for a success, written out: this runs for every answer
+            by_status = self.stats.by_status
+            by_status[status] = by_status.get(status, 0) + 1
         body = raw.body
         if not body or body.isspace():  # not ``strip()``: that copies a whole page
             return outcome, None, ""
