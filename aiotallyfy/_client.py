@@ -173,7 +173,7 @@ class TallyfyClient:
         # TLS settings, pool, body cap, counters and log) and time expiry on its clock.
         bind_provider(self._auth, AuthBinding(send=self._core.send_unmetered, clock=clock))
         self._hooks = tuple(hooks)
-        if hooks:  # request hooks (_hooks.py); without them the plain loop runs
+        if hooks:  # request hooks (_hooks.py); without them the loop pays an is-None check
             self._core.observer = _observer(hooks, self.base_url, self._core.clock)
         self.max_concurrency = max_concurrency
         self.organizations = Organizations(self._core)
