@@ -175,6 +175,15 @@ class StaticToken:
         return "StaticToken(Secret('**********'))"
 
 
+def fixed_token(provider: TokenProvider) -> Secret | None:
+    """The token ``provider`` always hands out, when that is known without asking (a plain
+    ``StaticToken``, not a subclass that may override ``get_token``): the request loop then
+    skips one coroutine per attempt. ``None``: ask ``get_token``."""
+    if type(provider) is StaticToken:
+        return provider._token
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class IssuedToken:
     """A token and, if known, how many seconds it stays valid (``None``: until a 401)."""

@@ -16,7 +16,7 @@ from ._checks import positive_int, positive_seconds
 from ._clock import Clock
 from ._fanout import FanOutStream, OrgResult, fan_out
 from ._health import HealthStatus, check_health, health_url
-from ._hooks import ObservedHTTPCore, Observer, RequestHooks
+from ._hooks import Observer, RequestHooks
 from ._http import ClientStats, HTTPCore, Response
 from ._limits import (
     DEFAULT_TOKEN_RATE_LIMITS,
@@ -160,7 +160,7 @@ class TallyfyClient:
             user_agent=user_agent or f"aiotallyfy/{__version__}",
             max_response_bytes=max_response_bytes,
         )
-        self._core = (ObservedHTTPCore if hooks else HTTPCore)(
+        self._core = HTTPCore(
             transport=self._transport,
             auth=self._auth,
             limiter=self._limiter,
@@ -173,7 +173,7 @@ class TallyfyClient:
         # TLS settings, pool, body cap, counters and log) and time expiry on its clock.
         bind_provider(self._auth, AuthBinding(send=self._core.send_unmetered, clock=clock))
         self._hooks = tuple(hooks)
-        if hooks:  # request hooks (_hooks.py); without them the plain loop runs
+        if hooks:  # request hooks (_hooks.py); without them the loop pays an is-None check
             self._core.observer = _observer(hooks, self.base_url, self._core.clock)
         self.max_concurrency = max_concurrency
         self.organizations = Organizations(self._core)

@@ -13,10 +13,12 @@ gets the same facts (``CallInfo``: method, route template, organization); what
 ``on_call_start`` returns is handed back to the other two, so a hook keeps per-call state
 (a span) without a lookup.
 
-Cost: with no hooks the request loop pays one ``is not None`` check per attempt
-(``benchmarks/observability_overhead.py``). The three records are named tuples: immutable
-(every hook sees the same object) and built several times faster than frozen dataclasses,
-which matters at one per attempt. A hook that raises is logged (the first time,
+Cost: with no hooks the request loop pays one ``is not None`` check per call and per attempt
+(``benchmarks/observability_overhead.py``). With hooks, the observer is called from the loop
+itself (no wrapping coroutine, no context variable), a method a hook does not override is
+never called, and a record no hook reads is never built. The three records are named tuples:
+immutable (every hook sees the same object) and built several times faster than frozen
+dataclasses, which matters at one per attempt. A hook that raises is logged (the first time,
 with its traceback) and otherwise ignored: a broken dashboard must not fail API calls.
 """
 
@@ -25,17 +27,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from contextvars import ContextVar, Token
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from ._clock import Clock
 from ._errors import OutcomeUnknownError
-from ._http import HTTPCore, Response
 from ._retry import Decision, HTTPOutcome, Outcome, Verdict
 from ._routes import route_template
 from ._transport import RawResponse
 
-__all__ = ["AttemptInfo", "CallInfo", "CallResult", "ObservedHTTPCore", "Observer", "RequestHooks"]
+__all__ = ["AttemptInfo", "CallInfo", "CallResult", "Observer", "RequestHooks"]
 
 logger = logging.getLogger("aiotallyfy")
 
@@ -131,12 +131,11 @@ class RequestHooks(Generic[S]):
 
 
 class _CallState:
-    """What the observer tracks for one call in flight."""
+    """What the observer tracks for one call in flight (a local of the request loop)."""
 
     __slots__ = (
         "attempts",
         "call",
-        "context_token",
         "limiter_wait",
         "rate_limited",
         "request_bytes",
@@ -147,10 +146,10 @@ class _CallState:
         "status",
     )
 
-    def __init__(self, call: CallInfo, started: float) -> None:
+    def __init__(self, call: CallInfo, started: float, states: list[Any]) -> None:
         self.call = call
         self.started = started
-        self.states: list[Any] = []
+        self.states = states
         self.attempts = 0
         self.retries = 0
         self.rate_limited = 0
@@ -158,47 +157,72 @@ class _CallState:
         self.status: int | None = None
         self.request_bytes: int | None = None
         self.response_bytes: int | None = None
-        self.context_token: Token[_CallState | None] | None = None
 
 
 _NOT_STARTED: Any = object()  # the state of a hook whose ``on_call_start`` raised
+_CALL_CACHE_LIMIT = 4096
 
-# The call in flight on this task: set by ``ObservedHTTPCore.request`` around the request loop
-# so that the loop's attempt site needs no extra argument (a contextvar is per task, and a
-# nested call, e.g. an application token minted inside a member's call, restores it).
-_CURRENT: ContextVar[_CallState | None] = ContextVar("aiotallyfy_call", default=None)
+
+def _overrides(hook: RequestHooks[Any], name: str) -> bool:
+    """Whether ``hook`` has its own ``name``: the base class's do-nothing methods are skipped."""
+    return getattr(type(hook), name) is not getattr(RequestHooks, name)
 
 
 class Observer:
     """Turns the request loop's locals into ``CallInfo``/``AttemptInfo``/``CallResult`` and hands
-    them to every hook. One per client."""
+    them to every hook. One per client; ``HTTPCore.request`` calls ``start`` once per call,
+    ``attempt`` after each judged attempt and ``finish`` when the call ends."""
 
-    __slots__ = ("_broken", "_clock", "_hooks", "_port", "_server")
+    __slots__ = (
+        "_attempts",
+        "_broken",
+        "_calls",
+        "_count",
+        "_ends",
+        "_hooks",
+        "_now",
+        "_port",
+        "_server",
+        "_starts",
+    )
 
     def __init__(
         self, hooks: Sequence[RequestHooks[Any]], *, clock: Clock, server: str, port: int
     ) -> None:
         self._hooks = tuple(hooks)
-        self._clock = clock
+        self._count = len(self._hooks)
+        # Who implements what, worked out once: (position, hook) of each overriding hook.
+        self._starts = tuple((i, h) for i, h in enumerate(hooks) if _overrides(h, "on_call_start"))
+        self._attempts = tuple((i, h) for i, h in enumerate(hooks) if _overrides(h, "on_attempt"))
+        self._ends = tuple((i, h) for i, h in enumerate(hooks) if _overrides(h, "on_call_end"))
+        self._now = clock.now
+        self._calls: dict[tuple[str, str, str | None], CallInfo] = {}
         self._server = server
         self._port = port
         self._broken: set[int] = set()
 
     def start(self, method: str, path: str, org_id: str | None) -> _CallState:
-        call = CallInfo(method.upper(), route_template(path), org_id, self._server, self._port)
-        state = _CallState(call, self._clock.now())
-        states = state.states
-        for hook in self._hooks:
+        started = self._now()
+        key = (method, path, org_id)
+        call = self._calls.get(key)
+        if call is None:  # immutable, so one per method, path and organization serves all
+            call = CallInfo(method.upper(), route_template(path), org_id, self._server, self._port)
+            if len(self._calls) >= _CALL_CACHE_LIMIT:
+                self._calls.clear()  # paths carry ids: the cache must not grow with them
+            self._calls[key] = call
+        # A hook that keeps the default ``on_call_start`` has the state it would return: None.
+        states: list[Any] = [None] * self._count
+        for i, hook in self._starts:
             try:
-                states.append(hook.on_call_start(call))
+                states[i] = hook.on_call_start(call)
             except Exception as exc:
                 self._failed(hook, exc)
-                states.append(_NOT_STARTED)  # this call is not reported to that hook again
-        state.context_token = _CURRENT.set(state)
-        return state
+                states[i] = _NOT_STARTED  # this call is not reported to that hook again
+        return _CallState(call, started, states)
 
     def attempt(
         self,
+        state: _CallState,
         number: int,
         outcome: Outcome,
         decision: Decision,
@@ -209,12 +233,21 @@ class Observer:
         streamed: bool,
     ) -> None:
         """Called by the request loop after each judged attempt (``HTTPCore.request``)."""
-        state = _CURRENT.get()
-        if state is None:
-            return
         status = raw.status if raw is not None else None
-        verdict = decision.verdict
-        retrying = verdict is Verdict.RETRY  # below, ``_value_``: ``.value`` is a slow descriptor
+        retrying = decision.verdict is Verdict.RETRY
+        request_bytes = None if streamed else len(body) if body is not None else 0
+        response_bytes = None if streamed or raw is None else len(raw.body)
+        state.attempts = number
+        state.status = status
+        state.limiter_wait += limiter_wait
+        state.request_bytes = request_bytes
+        state.response_bytes = response_bytes
+        if retrying:
+            state.retries += 1
+        if status == 429:
+            state.rate_limited += 1
+        if not self._attempts:
+            return  # no hook reads attempts: the record is not built
         info = AttemptInfo(
             state.call,
             number,
@@ -222,22 +255,15 @@ class Observer:
             None if isinstance(outcome, HTTPOutcome) else outcome.kind.value,
             duration,
             limiter_wait,
-            verdict._value_,
+            decision.verdict._value_,  # not ``.value``: a slow descriptor
             decision.delay if retrying else None,
             retrying and decision.pause_scope is not None,
-            None if streamed else len(body) if body is not None else 0,
-            None if streamed or raw is None else len(raw.body),
+            request_bytes,
+            response_bytes,
         )
-        state.attempts = number
-        state.status = status
-        state.limiter_wait += limiter_wait
-        state.request_bytes = info.request_bytes
-        state.response_bytes = info.response_bytes
-        if retrying:
-            state.retries += 1
-        if status == 429:
-            state.rate_limited += 1
-        for hook, hook_state in zip(self._hooks, state.states, strict=True):
+        states = state.states
+        for i, hook in self._attempts:
+            hook_state = states[i]
             if hook_state is _NOT_STARTED:
                 continue
             try:
@@ -246,8 +272,8 @@ class Observer:
                 self._failed(hook, exc)
 
     def finish(self, state: _CallState, error: BaseException | None) -> None:
-        if state.context_token is not None:
-            _CURRENT.reset(state.context_token)
+        if not self._ends:
+            return  # no hook reads results: the record is not built
         if error is None:
             outcome, error_type = "success", None
         else:
@@ -266,12 +292,14 @@ class Observer:
             state.attempts,
             state.retries,
             state.rate_limited,
-            self._clock.now() - state.started,
+            self._now() - state.started,
             state.limiter_wait,
             state.request_bytes,
             state.response_bytes,
         )
-        for hook, hook_state in zip(self._hooks, state.states, strict=True):
+        states = state.states
+        for i, hook in self._ends:
+            hook_state = states[i]
             if hook_state is _NOT_STARTED:
                 continue
             try:
@@ -289,21 +317,3 @@ class Observer:
             type(exc).__name__,
             exc_info=exc,
         )
-
-
-class ObservedHTTPCore(HTTPCore):
-    """``HTTPCore`` with hooks: each ``request`` is one observed call. A subclass, so that a
-    client without hooks runs the plain loop (its only cost is the loop's ``observer`` check).
-    The client sets ``observer`` right after construction."""
-
-    async def request(self, method: str, path: str, **kwargs: Any) -> Response:
-        observer = self.observer
-        assert observer is not None
-        state = observer.start(method, path, kwargs.get("org_id"))
-        try:
-            response = await super().request(method, path, **kwargs)
-        except BaseException as exc:
-            observer.finish(state, exc)
-            raise
-        observer.finish(state, None)
-        return response

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from ._auth import TokenProvider, held_secrets, rate_limit_identity
+from ._auth import TokenProvider, fixed_token, held_secrets, rate_limit_identity
 from ._clock import Clock, LoopClock
 from ._errors import (
     APIStatusError,
@@ -35,7 +35,7 @@ from ._errors import (
     TransportError,
     error_class_for_status,
 )
-from ._limits import LimitScope, RateLimiter, committed, parse_rate_limit_count
+from ._limits import LimitScope, RateLimiter, parse_rate_limit_count
 from ._retry import (
     Decision,
     FailureKind,
@@ -59,6 +59,8 @@ logger = logging.getLogger("aiotallyfy")
 
 _SCOPE_CACHE_LIMIT = 4096
 _MESSAGE_LIMIT = 500  # characters of a server's error message kept (after scrubbing)
+# The usual successes' outcomes, made once: outcomes are immutable, and one per attempt adds up.
+_SUCCESSES: dict[int, HTTPOutcome] = {status: HTTPOutcome(status) for status in (200, 201, 204)}
 
 
 @dataclass(slots=True)
@@ -110,7 +112,7 @@ class HTTPCore:
         self.stats = ClientStats()
         self._slots = asyncio.Semaphore(max_concurrency)
         self._scopes: dict[tuple[str, str | None], LimitScope] = {}
-        self.observer: Observer | None = None  # request hooks (_hooks.ObservedHTTPCore)
+        self.observer: Observer | None = None  # request hooks, set by the client
 
     def _scope(self, token: str, org_id: str | None) -> LimitScope:
         """The rate-limit scope: the provider's stable identity (a renewed OAuth token keeps
@@ -154,29 +156,61 @@ class HTTPCore:
         """
         policy = policy or self.policy
         method = method.upper()
-        url = build_url(self.transport.base_url, path, params)
-        body = orjson.dumps(json) if json is not None else None
-        self.stats.calls += 1
+        # Request hooks (``_hooks.Observer``) are told from this loop, with no wrapping
+        # coroutine: without hooks, a call and each attempt pay one ``is not None`` check.
+        observer = self.observer
+        call = None if observer is None else observer.start(method, path, org_id)
+        # Locals for what every attempt touches (attribute loads add up at ~10k requests/s).
+        stats = self.stats
+        stats.calls += 1
+        clock = self.clock
+        # The default clock is the running loop's: read it directly (one call, not two).
+        now = asyncio.get_running_loop().time if type(clock) is LoopClock else clock.now
+        limiter = self.limiter
+        slots = self._slots
+        auth = self.auth
+        fixed = fixed_token(auth)
+        transport = self.transport
         try:
+            url = (
+                transport.base_url + path  # the common case, without a call
+                if params is None and path[:1] == "/"
+                else build_url(transport.base_url, path, params)
+            )
+            body = orjson.dumps(json) if json is not None else None
             attempt = 0
             spent = 0.0  # time in attempts and retry waits; limiter queueing is not counted
             waited = 0.0
             refreshed_auth = False
-            limiter = self.limiter
             while True:
                 attempt += 1
-                token = await self.auth.get_token(org_id)
+                token = fixed if fixed is not None else await auth.get_token(org_id)
                 scope = self._scope(token.reveal(), org_id)
                 admission = await limiter.acquire(scope)
-                async with committed(limiter, admission, self._slots):
+                # Hold a connection slot and commit the admission for the send. This is
+                # ``_limits.committed`` written out: an async generator context manager costs
+                # several awaits and allocations per attempt. An admission that never reaches
+                # the wire (cancelled while queued for a slot or in ``commit``, or ``commit``
+                # failed) is released, so the remaining-requests gate does not count it.
+                try:
+                    await slots.acquire()
+                except BaseException:
+                    limiter.release(admission)
+                    raise
+                try:
+                    try:
+                        await limiter.commit(admission)
+                    except BaseException:
+                        limiter.release(admission)
+                        raise
                     waited += admission.waited
-                    self.stats.limiter_wait += admission.waited
-                    started = self.clock.now()
+                    stats.limiter_wait += admission.waited
+                    started = now()
                     raw: RawResponse | None = None
                     data: Any = None
                     try:
-                        self.stats.requests += 1
-                        raw = await self.transport.send(
+                        stats.requests += 1
+                        raw = await transport.send(
                             method,
                             url,
                             token=token,
@@ -184,27 +218,33 @@ class HTTPCore:
                             consume=consume,
                         )
                     except TransportFailure as failure:
-                        self.stats.transport_errors += 1
+                        stats.transport_errors += 1
                         outcome: Outcome = TransportOutcome(failure.kind)
                         failure_detail = failure.detail
                         too_large_limit = failure.limit
                     else:
-                        retry_after = parse_retry_after(raw.header("Retry-After"))
+                        headers = raw.headers
+                        text = headers.get("Retry-After")
+                        retry_after = None if text is None else parse_retry_after(text)
+                        text = headers.get("X-RateLimit-Remaining")
                         limiter.observe(
                             admission,
                             status=raw.status,
-                            remaining=_int_header(raw, "X-RateLimit-Remaining"),
+                            remaining=None if text is None else parse_rate_limit_count(text),
                             retry_after=retry_after,
                         )
                         outcome, data, failure_detail = self._classify(raw, retry_after, decode)
                         too_large_limit = None
-                    spent += self.clock.now() - started
+                    duration = now() - started
+                    spent += duration
+                finally:
+                    slots.release()
 
                 if (
                     isinstance(outcome, HTTPOutcome)
                     and outcome.status == 401
                     and not refreshed_auth
-                    and await self.auth.on_unauthorized(org_id, token)
+                    and await auth.on_unauthorized(org_id, token)
                 ):
                     refreshed_auth = True
                     attempt -= 1  # a renewed credential gets a fresh attempt, once
@@ -219,22 +259,21 @@ class HTTPCore:
                     rng=self.rng,
                     idempotent=idempotent,
                 )
-                self._log(method, path, attempt, outcome, decision, admission.waited)
-                if self.observer is not None:  # request hooks: one call site (_hooks.Observer)
-                    self.observer.attempt(
-                        attempt, outcome, decision, admission.waited, self.clock.now() - started,
-                        raw, body, payload is not None or consume is not None,
+                if logger.isEnabledFor(logging.DEBUG):
+                    self._log(method, path, attempt, outcome, decision, admission.waited)
+                if observer is not None and call is not None:  # request hooks
+                    observer.attempt(
+                        call, attempt, outcome, decision, admission.waited, duration, raw, body,
+                        payload is not None or consume is not None,
                     )  # fmt: skip
                 if decision.verdict is Verdict.SUCCESS:
                     assert raw is not None
-                    return Response(
-                        status=raw.status,
-                        data=data,
-                        request_id=raw.header("X-Request-Id"),
-                        attempts=attempt,
-                    )
+                    response = Response(raw.status, data, raw.headers.get("X-Request-Id"), attempt)
+                    if observer is not None and call is not None:
+                        observer.finish(call, None)
+                    return response
                 if decision.verdict is Verdict.RETRY:
-                    self.stats.retries += 1
+                    stats.retries += 1
                     if decision.pause_scope is not None:
                         limiter.pause(scope, decision.pause_scope)
                     else:
@@ -264,8 +303,14 @@ class HTTPCore:
         except TallyfyError as exc:
             # Every error a call ends in is counted and logged here, whatever raised it
             # (a status, the network, the token provider).
-            self.stats.errors += 1
+            stats.errors += 1
             logger.debug("%s %s failed: %s", method, path, type(exc).__name__)
+            if observer is not None and call is not None:
+                observer.finish(call, exc)
+            raise
+        except BaseException as exc:  # cancellation, or a bug: the hooks still see the end
+            if observer is not None and call is not None:
+                observer.finish(call, exc)
             raise
 
     async def send_unmetered(
@@ -315,15 +360,22 @@ class HTTPCore:
         the server's ``Retry-After``), the decoded JSON of a 2xx, or ``MALFORMED`` for a 2xx
         whose body is not JSON (a proxy's HTML page; nothing to hand to the caller)."""
         status = raw.status
-        self._count_status(status)
-        if not 200 <= status < 300:
-            return HTTPOutcome(status, retry_after), None, ""
-        if not raw.body.strip():
-            return HTTPOutcome(status), None, ""
+        outcome = _SUCCESSES.get(status)
+        if outcome is None:
+            self._count_status(status)
+            if not 200 <= status < 300:
+                return HTTPOutcome(status, retry_after), None, ""
+            outcome = HTTPOutcome(status)
+        else:  # ``_count_status`` for a success, written out: this runs for every answer
+            by_status = self.stats.by_status
+            by_status[status] = by_status.get(status, 0) + 1
+        body = raw.body
+        if not body or body.isspace():  # not ``strip()``: that copies a whole page
+            return outcome, None, ""
         if not decode:
-            return HTTPOutcome(status), raw.body, ""
+            return outcome, body, ""
         try:
-            return HTTPOutcome(status), orjson.loads(raw.body), ""
+            return outcome, orjson.loads(body), ""
         except orjson.JSONDecodeError:
             self.stats.transport_errors += 1
             ctype = raw.header("Content-Type") or "no content type"
@@ -432,10 +484,6 @@ def failure_error(
 def _path_of(url: str) -> str:
     """The path of ``url`` for a log line: no scheme, host or query (it may hold ids)."""
     return urlsplit(url).path or "/"
-
-
-def _int_header(raw: RawResponse, name: str) -> int | None:
-    return parse_rate_limit_count(raw.header(name))
 
 
 def _error_fields(

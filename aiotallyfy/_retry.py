@@ -124,6 +124,9 @@ class Decision:
     budgeted: bool = True
 
 
+_SUCCESS = Decision(Verdict.SUCCESS)
+
+
 def backoff_delay(policy: RetryPolicy, retry_number: int, rng: random.Random) -> float:
     """Full-jitter exponential backoff for the ``retry_number``-th retry (1-based)."""
     ceiling = min(policy.backoff_cap, policy.backoff_base * math.pow(2, retry_number - 1))
@@ -151,14 +154,14 @@ def decide(
     ``elapsed`` is the time already spent on this call; ``idempotent`` overrides the policy's
     method list for one request (e.g. a PUT known to be safe to repeat).
     """
+    if isinstance(outcome, HTTPOutcome) and 200 <= outcome.status < 300:
+        return _SUCCESS  # the common case first, and one shared (immutable) decision
     safe_to_repeat = (
         idempotent if idempotent is not None else method.upper() in policy.idempotent_methods
     )
 
     if isinstance(outcome, HTTPOutcome):
         status = outcome.status
-        if 200 <= status < 300:
-            return Decision(Verdict.SUCCESS)
         if status < 400:
             # A 3xx here was not followed (the transport follows what may be followed): the
             # request got no answer, and a write was not applied or not known to be (H2).

@@ -66,6 +66,7 @@ _WAIT_BUCKETS = (0.0, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 _ORG = "aiotallyfy.organization.id"
 _CACHE_LIMIT = 4096
+_ENDINGS_LIMIT = 64  # statuses x error classes seen for one route: a bound, never reached
 
 
 @dataclass(slots=True)
@@ -73,6 +74,12 @@ class _CallSpan:
     span: Span
     token: Token[Context]
     attributes: dict[str, Any]  # the call's metric attributes (bounded)
+    finals: dict[tuple[int | None, str | None], dict[str, Any]]  # duration's, by the ending
+
+
+_Known = tuple[
+    str, dict[str, Any], dict[str, Any], dict[tuple[int | None, str | None], dict[str, Any]]
+]
 
 
 class OpenTelemetryHooks(RequestHooks[_CallSpan]):
@@ -97,7 +104,7 @@ class OpenTelemetryHooks(RequestHooks[_CallSpan]):
         self._org_on_spans = org_id_on_spans
         self._org_on_metrics = org_id_on_metrics
         self._wait_event_min = limiter_wait_event_min
-        self._attributes: dict[tuple[Any, ...], tuple[str, dict[str, Any], dict[str, Any]]] = {}
+        self._attributes: dict[tuple[Any, ...], _Known] = {}
         self._duration = meter.create_histogram(
             "http.client.request.duration",
             unit="s",
@@ -137,15 +144,16 @@ class OpenTelemetryHooks(RequestHooks[_CallSpan]):
             if len(self._attributes) >= _CACHE_LIMIT:
                 self._attributes.clear()  # a bound: org ids and ports are not ours to count
             self._attributes[key] = known
-        name, span_attributes, attributes = known
+        name, span_attributes, attributes, finals = known
         span = self._tracer.start_span(name, kind=SpanKind.CLIENT, attributes=span_attributes)
         token = otel_context.attach(trace.set_span_in_context(span))
         self._active.add(1, attributes)
-        return _CallSpan(span, token, attributes)
+        return _CallSpan(span, token, attributes, finals)
 
-    def _attributes_for(self, call: CallInfo) -> tuple[str, dict[str, Any], dict[str, Any]]:
-        """Span name, span attributes and metric attributes of a call (computed once per
-        method, route, server and organization; never mutated afterwards)."""
+    def _attributes_for(self, call: CallInfo) -> _Known:
+        """Span name, span attributes and metric attributes of a call, and a place for the
+        duration's attributes by status and error type (computed once per method, route,
+        server and organization; never mutated afterwards, except that place)."""
         method = call.method if call.method in _KNOWN_METHODS else "_OTHER"
         attributes: dict[str, Any] = {
             "http.request.method": method,
@@ -159,7 +167,7 @@ class OpenTelemetryHooks(RequestHooks[_CallSpan]):
                 span_attributes[_ORG] = call.org_id
             if self._org_on_metrics:
                 attributes[_ORG] = call.org_id
-        return f"{method} {call.route}", span_attributes, attributes
+        return f"{method} {call.route}", span_attributes, attributes, {}
 
     def on_attempt(self, state: _CallSpan, attempt: AttemptInfo) -> None:
         span, attributes = state.span, state.attributes
@@ -190,12 +198,18 @@ class OpenTelemetryHooks(RequestHooks[_CallSpan]):
 
     def on_call_end(self, state: _CallSpan, result: CallResult) -> None:
         span, attributes = state.span, state.attributes
-        final = dict(attributes)
-        if result.status is not None:
-            final["http.response.status_code"] = result.status
         error_type = result.error_type
-        if error_type is not None:
-            final["error.type"] = error_type
+        ending = (result.status, error_type)
+        final = state.finals.get(ending)
+        if final is None:  # made once per status and error type (both bounded), then shared
+            final = dict(attributes)
+            if result.status is not None:
+                final["http.response.status_code"] = result.status
+            if error_type is not None:
+                final["error.type"] = error_type
+            if len(state.finals) >= _ENDINGS_LIMIT:
+                state.finals.clear()
+            state.finals[ending] = final
         self._duration.record(result.duration, final)
         self._active.add(-1, attributes)
         if result.outcome == "outcome_unknown":

@@ -192,6 +192,7 @@ def overhead(count: int, rounds: int) -> dict[str, Any]:
         }
         contenders: dict[str, Runner] = {
             "raw_aiohttp": lambda: run_worker({**base, "contender": "me_raw_aiohttp"}),
+            "raw_aiohttp_bare": lambda: run_worker({**base, "contender": "me_raw_aiohttp_bare"}),
             "aiotallyfy": lambda: run_worker({**base, "contender": "me_aiotallyfy"}),
         }
         contenders["raw_aiohttp"]()  # warm-up
@@ -205,6 +206,7 @@ def overhead(count: int, rounds: int) -> dict[str, Any]:
         }
     out["overhead_cpu_us"] = out["aiotallyfy"]["cpu_us"] - out["raw_aiohttp"]["cpu_us"]
     out["overhead_wall_us"] = out["aiotallyfy"]["wall_us"] - out["raw_aiohttp"]["wall_us"]
+    out["overhead_cpu_us_bare"] = out["aiotallyfy"]["cpu_us"] - out["raw_aiohttp_bare"]["cpu_us"]
     return out
 
 

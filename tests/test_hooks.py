@@ -187,7 +187,7 @@ async def test_without_hooks_the_plain_loop_runs(fake: FakeTallyfy) -> None:
         assert client._core.observer is None
         await client.me()
     async with client_for(fake, Recorder()) as observed:
-        assert type(observed._core) is not HTTPCore
+        assert type(observed._core) is HTTPCore  # the same loop, told to report
         assert observed._core.observer is not None
 
 
@@ -259,3 +259,43 @@ async def test_a_member_client_inherits_hooks_and_nested_calls_are_told_apart() 
         ("attempt", "state:/me"),
         ("end", "state:/me"),
     ]  # fmt: skip
+
+
+class EndsOnly(RequestHooks[None]):
+    """Overrides one method: the observer skips the others (no AttemptInfo is built for it)."""
+
+    def __init__(self) -> None:
+        self.results: list[tuple[Any, CallResult]] = []
+
+    def on_call_end(self, state: None, result: CallResult) -> None:
+        self.results.append((state, result))
+
+
+class AttemptsOnly(RequestHooks[None]):
+    def __init__(self) -> None:
+        self.attempts: list[tuple[Any, AttemptInfo]] = []
+
+    def on_attempt(self, state: None, attempt: AttemptInfo) -> None:
+        self.attempts.append((state, attempt))
+
+
+async def test_hooks_overriding_some_methods_get_exactly_those_with_state_none() -> None:
+    ends, attempts, recorder = EndsOnly(), AttemptsOnly(), Recorder()
+    org, port = await get_after_429_and_503(ends, attempts, recorder)
+    call = CallInfo("GET", ROUTE, org, "127.0.0.1", port)
+    # The same records the full recorder got, in the same order, state None (the default
+    # ``on_call_start`` returns None, and is not called).
+    assert ends.results == [(None, info) for kind, info, _ in recorder.seen if kind == "end"]
+    assert attempts.attempts == [
+        (None, info) for kind, info, _ in recorder.seen if kind == "attempt"
+    ]
+    assert [a.status for _, a in attempts.attempts] == [429, 503, 200]
+    (_, result) = ends.results[0]
+    assert (result.call, result.outcome, result.status, result.attempts, result.retries) == (
+        call,
+        "success",
+        200,
+        3,
+        2,
+    )
+    assert result.rate_limited == 1

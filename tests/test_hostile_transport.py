@@ -489,3 +489,31 @@ def test_every_redirect_error_is_a_tallyfy_error() -> None:
     assert issubclass(RedirectError, APIStatusError)
     assert issubclass(ResponseTooLargeError, TransportError)
     assert issubclass(ResponseTooLargeError, TallyfyError)
+
+
+@pytest.mark.parametrize(("extra", "refused"), [(0, False), (1, True)])
+async def test_a_declared_body_at_the_cap_is_read_whole_and_one_byte_more_refused(
+    extra: int, refused: bool
+) -> None:
+    # An uncompressed body with a Content-Length within the cap is read in one read (the
+    # transport's fast path); the cap is inclusive, and one byte more is refused up front.
+    limit = 1000
+    prefix, suffix = b'{"data": {"blob": "', b'"}}'
+    body = prefix + b"x" * (limit + extra - len(prefix) - len(suffix)) + suffix
+    assert len(body) == limit + extra
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return web.Response(body=body, content_type="application/json")
+
+    async with (
+        hostile_server(handler) as server,
+        TallyfyClient(TOKEN, base_url=server.base_url, max_response_bytes=limit) as client,
+    ):
+        if refused:
+            with pytest.raises(ResponseTooLargeError) as info:
+                await client.request("GET", "/me")
+            assert (info.value.limit, info.value.attempts) == (limit, 1)
+        else:
+            response = await client.request("GET", "/me")
+            assert response.data == orjson.loads(body)
+    assert server.paths() == ["/api/me"]
