@@ -187,9 +187,9 @@ class HTTPCore:
                 token = fixed if fixed is not None else await auth.get_token(org_id)
                 scope = self._scope(token.reveal(), org_id)
                 admission = await limiter.acquire(scope)
-                # Hold a connection slot and commit the admission for the send. This is
-                # ``_limits.committed`` written out: an async generator context manager costs
-                # several awaits and allocations per attempt. An admission that never reaches
+                # Hold a connection slot and commit the admission for the send, written out
+                # here rather than as a context manager: an async generator context manager
+                # costs several awaits and allocations per attempt. An admission that never reaches
                 # the wire (cancelled while queued for a slot or in ``commit``, or ``commit``
                 # failed) is released, so the remaining-requests gate does not count it.
                 try:

@@ -19,11 +19,9 @@ will), ``observe`` with each answer, ``pause`` on a 429 it will retry, and ``acl
 
 from __future__ import annotations
 
-import asyncio
 import random
 import re
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -42,7 +40,6 @@ __all__ = [
     "LocalRateLimiter",
     "RateLimit",
     "RateLimiter",
-    "committed",
     "parse_rate_limit_count",
 ]
 
@@ -302,29 +299,3 @@ class LocalRateLimiter:
     def snapshot(self) -> dict[str, object]:
         """Counters for diagnostics: pauses, gate closures and learned limits per scope."""
         return self.feedback.snapshot()
-
-
-@asynccontextmanager
-async def committed(
-    limiter: RateLimiter, admission: Admission, slots: asyncio.Semaphore
-) -> AsyncIterator[None]:
-    """Hold one of ``slots`` (a connection) and commit ``admission``, for the block that sends.
-
-    The admission was counted at ``acquire``; if it never reaches the wire (cancelled while
-    queued for a slot or in ``commit``, or ``commit`` failed) it is released, so the
-    ``X-RateLimit-Remaining`` gate does not count a request the server never saw.
-    """
-    try:
-        await slots.acquire()
-    except BaseException:
-        limiter.release(admission)
-        raise
-    try:
-        try:
-            await limiter.commit(admission)
-        except BaseException:
-            limiter.release(admission)
-            raise
-        yield
-    finally:
-        slots.release()
