@@ -57,8 +57,7 @@ class BlueprintLifecycle(Resource):
                 raise _local_error("title", f"title must be 1-{MAX_TITLE} characters")
             body["title"] = title
         path = f"{checklist_path(org_id, checklist_id)}/clone"
-        result: Blueprint = await self._write_item("POST", path, org_id=org_id, json=body)
-        return result
+        return await self._write_item("POST", path, org_id=org_id, json=body, item_type=Blueprint)
 
     async def publish(self, org_id: str, checklist_id: str) -> Blueprint | None:
         """Publish the blueprint (``PUT .../publish``, no body). Publishing a published

@@ -30,7 +30,9 @@ class Comments(Resource):
     async def list(self, org_id: str, task_id: str) -> builtins.list[Comment]:
         """The task's comments, read through ``GET .../tasks/{task}?with=threads``."""
         path = task_path(org_id, task_id)
-        task = await self._get_item(path, org_id=org_id, params={"with": "threads"})
+        task = await self._get_item(
+            path, org_id=org_id, params={"with": "threads"}, item_type=object
+        )
         threads = task.get("threads") if isinstance(task, dict) else None
         items = threads.get("data") if isinstance(threads, dict) else threads
         return list(items or [])
@@ -63,16 +65,19 @@ class Comments(Resource):
             )
         path = f"{task_path(org_id, task_id)}/comment"
         body = body_of({"content": content, "label": label, "state": state, "sent_to": sent_to})
-        result: Comment = await self._write_item("POST", path, org_id=org_id, json=body)
-        return result
+        return await self._write_item("POST", path, org_id=org_id, json=body, item_type=Comment)
 
     async def update(self, org_id: str, task_id: str, comment_id: str, content: str) -> Comment:
         """``PUT .../tasks/{task}/comment/{id}``; sets the content, retried like a read."""
         path = f"{task_path(org_id, task_id)}/comment/{segment(comment_id, name='comment_id')}"
-        result: Comment = await self._write_item(
-            "PUT", path, org_id=org_id, json={"content": content}, idempotent=True
+        return await self._write_item(
+            "PUT",
+            path,
+            org_id=org_id,
+            json={"content": content},
+            idempotent=True,
+            item_type=Comment,
         )
-        return result
 
     async def delete(self, org_id: str, task_id: str, comment_id: str) -> None:
         """``DELETE .../tasks/{task}/comment/{id}``; not re-sent (a repeat answers 404)."""
@@ -84,10 +89,9 @@ class Comments(Resource):
         if not content:
             raise InvalidArgument("content is required", errors={"content": ["required"]})
         path = f"{task_path(org_id, task_id)}/problem"
-        result: Comment = await self._write_item(
-            "POST", path, org_id=org_id, json={"content": content}
+        return await self._write_item(
+            "POST", path, org_id=org_id, json={"content": content}, item_type=Comment
         )
-        return result
 
     async def resolve_problems(
         self,

@@ -107,8 +107,7 @@ class Runs(RunExtras):
         params: dict[str, Any] = dict(with_param(with_) or {})
         if form_fields_values is not None:
             params["form_fields_values"] = form_fields_values
-        result: Run = await self._get_item(path, org_id=org_id, params=params or None)
-        return result
+        return await self._get_item(path, org_id=org_id, params=params or None, item_type=Run)
 
     def tasks(
         self,
@@ -133,10 +132,9 @@ class Runs(RunExtras):
         it twice leaves the same process as applying it once.
         """
         path = run_path(org_id, run_id)
-        result: Run = await self._write_item(
-            "PUT", path, org_id=org_id, json=body_of(fields), idempotent=True
+        return await self._write_item(
+            "PUT", path, org_id=org_id, json=body_of(fields), idempotent=True, item_type=Run
         )
-        return result
 
     async def archive(self, org_id: str, run_id: str) -> Run | None:
         """Archive (``DELETE .../runs/{run}``); list them again with ``archived="only"``.
@@ -151,8 +149,7 @@ class Runs(RunExtras):
     async def activate(self, org_id: str, run_id: str) -> Run:
         """Bring an archived process back (``PUT .../activate``); idempotent, so retried."""
         path = f"{run_path(org_id, run_id)}/activate"
-        result: Run = await self._write_item("PUT", path, org_id=org_id, idempotent=True)
-        return result
+        return await self._write_item("PUT", path, org_id=org_id, idempotent=True, item_type=Run)
 
     async def delete(self, org_id: str, run_id: str) -> None:
         """Delete permanently (``DELETE .../runs/{run}/delete``).
@@ -240,8 +237,7 @@ class Runs(RunExtras):
             body["tasks"] = _task_overrides(tasks)
         path = f"{org}/runs"
         if launch_marker is None:
-            launched: Run = await self._write_item("POST", path, org_id=org_id, json=body)
-            return launched
+            return await self._write_item("POST", path, org_id=org_id, json=body, item_type=Run)
 
         tag = marker_tag(_validate_marker(launch_marker))
         body["summary"] = f"{summary}\n\n{tag}" if summary else tag
@@ -254,7 +250,9 @@ class Runs(RunExtras):
         while True:
             sends += 1
             try:
-                result: Run = await self._write_item("POST", path, org_id=org_id, json=body)
+                result = await self._write_item(
+                    "POST", path, org_id=org_id, json=body, item_type=Run
+                )
             except OutcomeUnknownError as unknown:
                 found = await self._resolve(
                     org_id, checklist_id, launch_marker, unknown,

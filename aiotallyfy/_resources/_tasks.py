@@ -124,8 +124,7 @@ class Tasks(TaskExtras):
         else:
             path = f"/organizations/{org}/tasks/{task}"
         params = {"with": with_} if with_ else None
-        result: Task = await self._get_item(path, org_id=org_id, params=params)
-        return result
+        return await self._get_item(path, org_id=org_id, params=params, item_type=Task)
 
     async def complete(
         self,
@@ -152,8 +151,9 @@ class Tasks(TaskExtras):
             path = f"/organizations/{org}/runs/{segment(run_id, name='run_id')}/completed-tasks"
         else:
             path = f"/organizations/{org}/completed-tasks"
-        result: CompletedTask = await self._write_item("POST", path, org_id=org_id, json=body)
-        return result
+        return await self._write_item(
+            "POST", path, org_id=org_id, json=body, item_type=CompletedTask
+        )
 
     async def reopen(self, org_id: str, task_id: str, run_id: str | None = None) -> Task:
         """Reopen a completed task (``DELETE .../completed-tasks/{task}``). Reopening twice
@@ -165,8 +165,9 @@ class Tasks(TaskExtras):
             path = f"/organizations/{org}/runs/{run}/completed-tasks/{task}"
         else:
             path = f"/organizations/{org}/completed-tasks/{task}"
-        result: Task = await self._write_item("DELETE", path, org_id=org_id, idempotent=True)
-        return result
+        return await self._write_item(
+            "DELETE", path, org_id=org_id, idempotent=True, item_type=Task
+        )
 
     # -- other people's tasks, a run's tasks ---------------------------------------------
     def list_for_user(
@@ -273,10 +274,9 @@ class Tasks(TaskExtras):
             body["taskdata"] = validate_timeline_map(taskdata, field="taskdata")
         if owners is not None:
             body["owners"] = validate_owners(owners)
-        result: Task = await self._write_item(
-            "PUT", path, org_id=org_id, json=body, idempotent=True
+        return await self._write_item(
+            "PUT", path, org_id=org_id, json=body, idempotent=True, item_type=Task
         )
-        return result
 
     async def update_oneoff(
         self,
@@ -296,10 +296,9 @@ class Tasks(TaskExtras):
         path = task_path(org_id, task_id)
         body = body_of({"title": title, "deadline": deadline, **fields})
         body["owners"] = validate_owners(owners)
-        result: Task = await self._write_item(
-            "PUT", path, org_id=org_id, json=body, idempotent=True
+        return await self._write_item(
+            "PUT", path, org_id=org_id, json=body, idempotent=True, item_type=Task
         )
-        return result
 
     async def create(
         self,
@@ -342,8 +341,7 @@ class Tasks(TaskExtras):
             }
         )
         body["owners"] = validate_owners(owners)
-        result: Task = await self._write_item("POST", path, org_id=org_id, json=body)
-        return result
+        return await self._write_item("POST", path, org_id=org_id, json=body, item_type=Task)
 
     async def archive(self, org_id: str, task_id: str) -> None:
         """Archive (soft-delete) a one-off task (``DELETE .../tasks/{task}`` → 204).
