@@ -26,6 +26,7 @@ from ._fake_data import (
     OrgState,
     hex32,
     iso,
+    member_row,
 )
 
 if TYPE_CHECKING:
@@ -195,20 +196,15 @@ class Area:
             uid = max(st.member_ids) + 1
             k = len(st.members)
             first, last = _FIRST[k % len(_FIRST)], _LAST[(k // len(_FIRST)) % len(_LAST)]
-            member = {
-                "id": uid,
-                "email": f"{first.lower()}.{last.lower()}.{uid}@example.com",
-                "username": f"{first.lower()}{uid}",
-                "first_name": first,
-                "last_name": last,
-                "full_name": f"{first} {last}",
-                "profile_pic": None,
-                "role": "standard",
-                "status": "active",
-                "timezone": "UTC",
-                "created_at": _iso(self.data.now - 86400),
-                "last_login_at": None,
-            }
+            member = member_row(
+                uid,
+                first,
+                last,
+                role="standard",
+                timezone="UTC",
+                created_at=_iso(self.data.now - 86400),
+                last_login_at=None,
+            )
             st.members.append(member)
             st.member_ids.append(uid)
             made.append(member)
