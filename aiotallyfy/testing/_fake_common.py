@@ -20,7 +20,7 @@ __all__ = [
     "list_response",
     "no_content",
     "require_fields",
-    "require_kickoff_values",
+    "require_prerun",
     "validation_errors",
 ]
 
@@ -64,7 +64,7 @@ def require_fields(body: Mapping[str, Any], *names: str) -> None:
         raise validation_errors(missing)
 
 
-def require_kickoff_values(fields: Sequence[Mapping[str, Any]], values: Mapping[str, Any]) -> None:
+def require_prerun(fields: Sequence[Mapping[str, Any]], values: Mapping[str, Any]) -> None:
     """422 ``prerun.{id}``: "<label> is required" for each required kick-off field without a
     value: the one rule for a launch's ``prerun`` and for completing a run's kick-off form."""
     missing = {
