@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import orjson
 from aiohttp import web
@@ -32,6 +32,7 @@ __all__ = [
     "FakeHTTPError",
     "bool_param",
     "error_body",
+    "found",
     "int_param",
     "json_response",
     "not_found",
@@ -90,6 +91,17 @@ def error_body(message: str, *, code: str | None = None, **extra: Any) -> dict[s
 def not_found() -> FakeHTTPError:
     """404 ``RESOURCE_NOT_FOUND``."""
     return FakeHTTPError(404, RESOURCE_NOT_FOUND)
+
+
+_T = TypeVar("_T")
+
+
+def found(value: _T | None) -> _T:
+    """``value``, or the 404 ``not_found()`` when a route's lookup by path segment found
+    nothing (``None``; an index ``0`` is found)."""
+    if value is None:
+        raise not_found()
+    return value
 
 
 def validation_error(field: str, message: str) -> FakeHTTPError:
