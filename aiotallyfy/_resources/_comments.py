@@ -27,6 +27,9 @@ STATES = frozenset({"open", "hide-for-guests", "collapsed"})
 class Comments(Resource):
     __slots__ = ()
 
+    def _path(self, org_id: str, task_id: str, comment_id: str) -> str:
+        return f"{task_path(org_id, task_id)}/comment/{segment(comment_id, name='comment_id')}"
+
     async def list(self, org_id: str, task_id: str) -> builtins.list[Comment]:
         """The task's comments, read through ``GET .../tasks/{task}?with=threads``."""
         path = task_path(org_id, task_id)
@@ -69,7 +72,7 @@ class Comments(Resource):
 
     async def update(self, org_id: str, task_id: str, comment_id: str, content: str) -> Comment:
         """``PUT .../tasks/{task}/comment/{id}``; sets the content, retried like a read."""
-        path = f"{task_path(org_id, task_id)}/comment/{segment(comment_id, name='comment_id')}"
+        path = self._path(org_id, task_id, comment_id)
         return await self._write_item(
             "PUT",
             path,
@@ -81,7 +84,7 @@ class Comments(Resource):
 
     async def delete(self, org_id: str, task_id: str, comment_id: str) -> None:
         """``DELETE .../tasks/{task}/comment/{id}``; not re-sent (a repeat answers 404)."""
-        path = f"{task_path(org_id, task_id)}/comment/{segment(comment_id, name='comment_id')}"
+        path = self._path(org_id, task_id, comment_id)
         await self._core.request("DELETE", path, org_id=org_id, idempotent=False)
 
     async def report_problem(self, org_id: str, task_id: str, content: str) -> Comment:
