@@ -148,6 +148,24 @@ class Resource:
         )
         return cast(T, unwrap(response.data, path))
 
+    async def _write_optional(
+        self,
+        method: str,
+        path: str,
+        *,
+        org_id: str,
+        json: Any = None,
+        idempotent: bool | None = None,
+        item_type: type[T],
+    ) -> T | None:
+        """Send one write whose answer body the API does not promise (publish, restore,
+        enable, ...): its ``data`` typed as ``item_type``, or ``None`` (``maybe_unwrap``).
+        ``idempotent`` as for ``_write_item``."""
+        response = await self._core.request(
+            method, path, org_id=org_id, json=json, idempotent=idempotent
+        )
+        return cast("T | None", maybe_unwrap(response.data))
+
 
 def unwrap(payload: Any, path: str) -> Any:
     if isinstance(payload, dict) and "data" in payload:

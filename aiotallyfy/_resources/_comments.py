@@ -15,7 +15,7 @@ from typing import Any
 from .._errors import InvalidArgument
 from .._ids import segment
 from .._types import Comment
-from ._base import Resource, maybe_unwrap
+from ._base import Resource
 from ._writes import body_of, task_path
 
 __all__ = ["Comments"]
@@ -122,6 +122,4 @@ class Comments(Resource):
         body = body_of(
             {"thread_id": segment(thread_id, name="thread_id"), "content": content, "state": state}
         )
-        response = await self._core.request("POST", path, org_id=org_id, json=body)
-        result: Comment | None = maybe_unwrap(response.data)
-        return result
+        return await self._write_optional("POST", path, org_id=org_id, json=body, item_type=Comment)

@@ -20,7 +20,7 @@ from .._ids import segment
 from .._pagination import AsyncPager
 from .._types import Group, Guest, User
 from .._validation import _local_error, email_segment, validate_email
-from ._base import Resource, maybe_unwrap, unwrap
+from ._base import Resource, unwrap
 from ._writes import body_of, org_path, with_param
 
 __all__ = ["DEFAULT_INVITE_MESSAGE", "Groups", "Guests", "Users", "guest_id_from_link"]
@@ -134,9 +134,9 @@ class Users(Resource):
         """Approve a pending member (``PUT .../users/{id}/approve``; SDK ``approve_user``).
         Approved stays approved, so retried like a read."""
         path = f"{self._path(org_id, user_id)}/approve"
-        response = await self._core.request("PUT", path, org_id=org_id, idempotent=True)
-        result: User | None = maybe_unwrap(response.data)
-        return result
+        return await self._write_optional(
+            "PUT", path, org_id=org_id, idempotent=True, item_type=User
+        )
 
     async def remove(self, org_id: str, user_id: int, *, reassign_to: int | None = None) -> User:
         """Deactivate a member in this organization (``DELETE .../users/{id}``; docs
@@ -218,9 +218,9 @@ class Users(Resource):
     async def enable(self, org_id: str, user_id: int) -> User | None:
         """``PUT .../users/{id}/enable``; idempotent."""
         path = f"{self._path(org_id, user_id)}/enable"
-        response = await self._core.request("PUT", path, org_id=org_id, idempotent=True)
-        result: User | None = maybe_unwrap(response.data)
-        return result
+        return await self._write_optional(
+            "PUT", path, org_id=org_id, idempotent=True, item_type=User
+        )
 
     async def to_guest(self, org_id: str, user_id: int) -> Any:
         """Convert a member to a guest (``PUT .../users/{id}/to/guest``). Not re-sent: after it

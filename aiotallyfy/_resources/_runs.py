@@ -18,7 +18,6 @@ from .._ids import segment
 from .._pagination import AsyncPager
 from .._types import Run, Task
 from .._validation import format_datetime, validate_owners, validate_timeline_map
-from ._base import maybe_unwrap
 from ._run_extras import RunExtras
 from ._tasks import Tasks
 from ._writes import body_of, org_path, run_path, with_param
@@ -142,9 +141,9 @@ class Runs(RunExtras):
         Retried like a read: archiving an archived process leaves it archived.
         """
         path = run_path(org_id, run_id)
-        response = await self._core.request("DELETE", path, org_id=org_id, idempotent=True)
-        result: Run | None = maybe_unwrap(response.data)
-        return result
+        return await self._write_optional(
+            "DELETE", path, org_id=org_id, idempotent=True, item_type=Run
+        )
 
     async def activate(self, org_id: str, run_id: str) -> Run:
         """Bring an archived process back (``PUT .../activate``); idempotent, so retried."""

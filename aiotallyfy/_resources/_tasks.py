@@ -19,7 +19,6 @@ from .._ids import segment
 from .._pagination import AsyncPager, SeenIds
 from .._types import CompletedTask, Task
 from .._validation import _local_error, format_datetime, validate_owners, validate_timeline_map
-from ._base import maybe_unwrap
 from ._people import Guests
 from ._task_extras import TaskExtras
 from ._task_union import TaskUnion
@@ -352,9 +351,9 @@ class Tasks(TaskExtras):
     async def restore(self, org_id: str, task_id: str) -> Task | None:
         """Bring an archived one-off task back (``PUT .../tasks/{task}/restore``); idempotent."""
         path = f"{task_path(org_id, task_id)}/restore"
-        response = await self._core.request("PUT", path, org_id=org_id, idempotent=True)
-        result: Task | None = maybe_unwrap(response.data)
-        return result
+        return await self._write_optional(
+            "PUT", path, org_id=org_id, idempotent=True, item_type=Task
+        )
 
     async def delete(self, org_id: str, task_id: str) -> None:
         """Delete a one-off task for good (``DELETE .../tasks/{task}/delete`` → 204).
