@@ -154,9 +154,9 @@ class Resource:
         path: str,
         *,
         org_id: str,
+        item_type: type[T],
         json: Any = None,
         idempotent: bool | None = None,
-        item_type: type[T],
     ) -> T | None:
         """Send one write whose answer body the API does not promise (publish, restore,
         enable, ...): its ``data`` typed as ``item_type``, or ``None`` (``maybe_unwrap``).
