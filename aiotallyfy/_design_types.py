@@ -9,22 +9,15 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
+from ._types import FormFieldBase
+
 __all__ = ["Activity", "Automation", "Capture", "RunFormFields", "TagAssociation"]
 
 
-class Capture(TypedDict, total=False):
+class Capture(FormFieldBase, total=False):
     """A step form field (``capture``). Sources: SDK ``FORM_FIELD_FIELDS``; MCP form tools."""
 
-    id: str
     step_id: str
-    alias: str | None
-    label: str
-    field_type: str
-    guidance: str | None
-    position: int
-    required: bool
-    options: list[dict[str, Any]]
-    columns: list[dict[str, Any]]
 
 
 class Automation(TypedDict, total=False):

@@ -32,13 +32,18 @@ __all__ = [
 ]
 
 
-class Me(TypedDict, total=False):
+class _Person(TypedDict, total=False):
+    """The identity fields Tallyfy's user object has wherever it appears (``Me``, ``User``)."""
+
     id: int
     email: str
     username: str
     first_name: str
     last_name: str
     full_name: str
+
+
+class Me(_Person, total=False):
     timezone: str
 
 
@@ -147,11 +152,11 @@ class Run(TypedDict, total=False):
     tags: Any
 
 
-class KickoffField(TypedDict, total=False):
-    """A blueprint's kick-off (``prerun``) field; ``id`` is the timeline id, the launch key."""
+class FormFieldBase(TypedDict, total=False):
+    """The fields a kick-off field (``KickoffField``) and a step's form field (``Capture``)
+    share: both are form fields, told apart by what they hang on (a blueprint, a step)."""
 
     id: str
-    checklist_id: str
     alias: str | None
     label: str
     field_type: str
@@ -160,6 +165,12 @@ class KickoffField(TypedDict, total=False):
     required: bool
     options: list[dict[str, Any]]
     columns: list[dict[str, Any]]
+
+
+class KickoffField(FormFieldBase, total=False):
+    """A blueprint's kick-off (``prerun``) field; ``id`` is the timeline id, the launch key."""
+
+    checklist_id: str
 
 
 class Step(TypedDict, total=False):
@@ -217,13 +228,7 @@ class Blueprint(TypedDict, total=False):
     tags: Any
 
 
-class User(TypedDict, total=False):
-    id: int
-    email: str
-    username: str
-    first_name: str
-    last_name: str
-    full_name: str
+class User(_Person, total=False):
     profile_pic: str | None
     role: str
     status: str

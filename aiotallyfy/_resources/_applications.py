@@ -74,8 +74,9 @@ class Applications(Resource):
             body["role"] = role
         if timezone is not None:
             body["timezone"] = timezone
-        result: User = await self._write_item("POST", self._path(org_id), org_id=org_id, json=body)
-        return result
+        return await self._write_item(
+            "POST", self._path(org_id), org_id=org_id, json=body, item_type=User
+        )
 
     async def member_token(self, org_id: str, email: str) -> IssuedToken:
         """A token acting as the member ``email`` (``POST /applications/{org}/users/{email}/

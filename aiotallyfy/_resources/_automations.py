@@ -134,7 +134,7 @@ class Automations(Resource):
     async def list(self, org_id: str, checklist_id: str) -> builtins.list[Automation]:
         """The blueprint's rules, read off ``GET .../checklists/{id}`` (no list route)."""
         path = checklist_path(org_id, checklist_id)
-        blueprint = await self._get_item(path, org_id=org_id)
+        blueprint = await self._get_item(path, org_id=org_id, item_type=object)
         rules = blueprint.get("automated_actions") if isinstance(blueprint, dict) else None
         return builtins.list(rules or [])
 
@@ -151,8 +151,7 @@ class Automations(Resource):
         """Add a rule (``POST .../automated-actions``). Sent once."""
         body = check_rule(automated_alias, conditions, then_actions, fields)
         path = f"{checklist_path(org_id, checklist_id)}/automated-actions"
-        result: Automation = await self._write_item("POST", path, org_id=org_id, json=body)
-        return result
+        return await self._write_item("POST", path, org_id=org_id, json=body, item_type=Automation)
 
     async def update(
         self,
@@ -172,10 +171,9 @@ class Automations(Resource):
             f"{checklist_path(org_id, checklist_id)}/automated-actions/"
             f"{segment(automation_id, name='automation_id')}"
         )
-        result: Automation = await self._write_item(
-            "PUT", path, org_id=org_id, json=body, idempotent=True
+        return await self._write_item(
+            "PUT", path, org_id=org_id, json=body, idempotent=True, item_type=Automation
         )
-        return result
 
     async def delete(self, org_id: str, checklist_id: str, automation_id: str) -> None:
         """Remove a rule (``DELETE .../automated-actions/{id}``). Not re-sent after a lost

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from .._errors import PaginationError, TallyfyError
 from .._http import HTTPCore
@@ -70,11 +70,18 @@ class Resource:
         )
 
     async def _get_item(
-        self, path: str, *, org_id: str | None, params: Mapping[str, Any] | None = None
-    ) -> Any:
-        """``GET`` one object: Tallyfy wraps it as ``{"data": {...}}``."""
+        self,
+        path: str,
+        *,
+        org_id: str | None,
+        params: Mapping[str, Any] | None = None,
+        item_type: type[T],
+    ) -> T:
+        """``GET`` one object: Tallyfy wraps it as ``{"data": {...}}``. ``item_type`` names
+        what the caller returns (typing only, like ``_pager``'s; items stay the server's
+        dicts): ``object`` where the caller checks the shape itself."""
         response = await self._core.request("GET", path, org_id=org_id, params=params)
-        return unwrap(response.data, path)
+        return cast(T, unwrap(response.data, path))
 
     async def _backfilled(
         self,
@@ -97,7 +104,7 @@ class Resource:
         missing = [k for k in required if k not in body]
         if not missing:
             return body
-        current = await self._get_item(path, org_id=org_id)
+        current = await self._get_item(path, org_id=org_id, item_type=object)
         if not isinstance(current, dict):
             raise TallyfyError(
                 f"GET {path}: expected an object to complete the update from", method="GET",
@@ -128,8 +135,10 @@ class Resource:
         org_id: str,
         json: Any = None,
         idempotent: bool | None = None,
-    ) -> Any:
-        """Send one write and return the object it answers with (``{"data": {...}}``).
+        item_type: type[T],
+    ) -> T:
+        """Send one write and return the object it answers with (``{"data": {...}}``), typed
+        as ``item_type`` (as ``_get_item``).
 
         ``idempotent`` goes to ``HTTPCore.request`` unchanged (``None``: decided by the
         method), so whether a lost answer is re-sent stays each caller's explicit choice.
@@ -137,7 +146,25 @@ class Resource:
         response = await self._core.request(
             method, path, org_id=org_id, json=json, idempotent=idempotent
         )
-        return unwrap(response.data, path)
+        return cast(T, unwrap(response.data, path))
+
+    async def _write_optional(
+        self,
+        method: str,
+        path: str,
+        *,
+        org_id: str,
+        item_type: type[T],
+        json: Any = None,
+        idempotent: bool | None = None,
+    ) -> T | None:
+        """Send one write whose answer body the API does not promise (publish, restore,
+        enable, ...): its ``data`` typed as ``item_type``, or ``None`` (``maybe_unwrap``).
+        ``idempotent`` as for ``_write_item``."""
+        response = await self._core.request(
+            method, path, org_id=org_id, json=json, idempotent=idempotent
+        )
+        return cast("T | None", maybe_unwrap(response.data))
 
 
 def unwrap(payload: Any, path: str) -> Any:

@@ -17,7 +17,7 @@ from typing import Any
 from .._ids import segment
 from .._types import Blueprint
 from .._validation import _local_error
-from ._base import Resource, maybe_unwrap
+from ._base import Resource
 from ._writes import org_path
 
 __all__ = ["BlueprintLifecycle", "checklist_path"]
@@ -57,16 +57,15 @@ class BlueprintLifecycle(Resource):
                 raise _local_error("title", f"title must be 1-{MAX_TITLE} characters")
             body["title"] = title
         path = f"{checklist_path(org_id, checklist_id)}/clone"
-        result: Blueprint = await self._write_item("POST", path, org_id=org_id, json=body)
-        return result
+        return await self._write_item("POST", path, org_id=org_id, json=body, item_type=Blueprint)
 
     async def publish(self, org_id: str, checklist_id: str) -> Blueprint | None:
         """Publish the blueprint (``PUT .../publish``, no body). Publishing a published
         blueprint leaves it published, so it is retried like a read."""
         path = f"{checklist_path(org_id, checklist_id)}/publish"
-        response = await self._core.request("PUT", path, org_id=org_id, idempotent=True)
-        result: Blueprint | None = maybe_unwrap(response.data)
-        return result
+        return await self._write_optional(
+            "PUT", path, org_id=org_id, idempotent=True, item_type=Blueprint
+        )
 
     async def restore(self, org_id: str, checklist_id: str) -> Blueprint | None:
         """Bring an archived blueprint back (``PUT .../restore``). Idempotent: retried.
@@ -74,9 +73,9 @@ class BlueprintLifecycle(Resource):
         An archived blueprint answers 404 to every other route (reads included), so this is
         the way to make it usable again."""
         path = f"{checklist_path(org_id, checklist_id)}/restore"
-        response = await self._core.request("PUT", path, org_id=org_id, idempotent=True)
-        result: Blueprint | None = maybe_unwrap(response.data)
-        return result
+        return await self._write_optional(
+            "PUT", path, org_id=org_id, idempotent=True, item_type=Blueprint
+        )
 
     async def delete(self, org_id: str, checklist_id: str) -> list[Any]:
         """Delete an **archived** blueprint for good (``DELETE .../checklists/{id}/delete``;

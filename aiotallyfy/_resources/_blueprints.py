@@ -67,8 +67,7 @@ class Blueprints(BlueprintLifecycle):
             params["entire_folder_tree"] = int(entire_folder_tree)
         if version is not None:
             params["version"] = version
-        result: Blueprint = await self._get_item(path, org_id=org_id, params=params or None)
-        return result
+        return await self._get_item(path, org_id=org_id, params=params or None, item_type=Blueprint)
 
     async def kickoff_fields(self, org_id: str, checklist_id: str) -> builtins.list[KickoffField]:
         """The kick-off fields of a blueprint (its ``prerun``), for building a launch."""
@@ -93,7 +92,7 @@ class Blueprints(BlueprintLifecycle):
         a single item", official SDK, tallyfy/sdk#50). An answer without both lists is an
         error rather than a silently empty result."""
         path = f"{self._path(org_id, checklist_id)}/form-fields"
-        data = await self._get_item(path, org_id=org_id)
+        data = await self._get_item(path, org_id=org_id, item_type=object)
         if not isinstance(data, dict) or not all(
             isinstance(data.get(key), list) for key in ("form_fields", "ko_form_fields")
         ):
@@ -113,8 +112,7 @@ class Blueprints(BlueprintLifecycle):
         Sent at most once (``OutcomeUnknownError`` after a lost answer)."""
         path = f"{org_path(org_id)}/checklists"
         body = body_of({"title": title, "type": type, **fields})
-        result: Blueprint = await self._write_item("POST", path, org_id=org_id, json=body)
-        return result
+        return await self._write_item("POST", path, org_id=org_id, json=body, item_type=Blueprint)
 
     async def update(self, org_id: str, checklist_id: str, **fields: Any) -> Blueprint:
         """``PUT .../checklists/{id}`` (``title``, ``summary``, ``folder_id``, ...).
@@ -127,10 +125,9 @@ class Blueprints(BlueprintLifecycle):
         """
         path = self._path(org_id, checklist_id)
         body = await self._backfilled(path, body_of(fields), org_id=org_id, required=("title",))
-        result: Blueprint = await self._write_item(
-            "PUT", path, org_id=org_id, json=body, idempotent=True
+        return await self._write_item(
+            "PUT", path, org_id=org_id, json=body, idempotent=True, item_type=Blueprint
         )
-        return result
 
     async def move_to_folder(
         self, org_id: str, checklist_id: str, folder_id: str | None
@@ -145,10 +142,9 @@ class Blueprints(BlueprintLifecycle):
         body = await self._backfilled(
             path, {"folder_id": folder}, org_id=org_id, required=("title",)
         )
-        result: Blueprint = await self._write_item(
-            "PUT", path, org_id=org_id, json=body, idempotent=True
+        return await self._write_item(
+            "PUT", path, org_id=org_id, json=body, idempotent=True, item_type=Blueprint
         )
-        return result
 
     async def archive(self, org_id: str, checklist_id: str) -> None:
         """Archive (``DELETE .../checklists/{id}``); archiving twice leaves it archived, so

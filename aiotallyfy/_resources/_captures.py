@@ -93,8 +93,7 @@ class Captures(Resource):
         body = check_capture({"field_type": field_type, "label": label, "required": required,
                               **fields})  # fmt: skip
         path = f"{step_path(org_id, checklist_id, step_id)}/captures"
-        result: Capture = await self._write_item("POST", path, org_id=org_id, json=body)
-        return result
+        return await self._write_item("POST", path, org_id=org_id, json=body, item_type=Capture)
 
     async def update(
         self,
@@ -114,10 +113,9 @@ class Captures(Resource):
         body = check_capture({"field_type": field_type, "label": label, "required": required,
                               **fields})  # fmt: skip
         path = self._path(org_id, checklist_id, step_id, capture_id)
-        result: Capture = await self._write_item(
-            "PUT", path, org_id=org_id, json=body, idempotent=True
+        return await self._write_item(
+            "PUT", path, org_id=org_id, json=body, idempotent=True, item_type=Capture
         )
-        return result
 
     async def delete(self, org_id: str, checklist_id: str, step_id: str, capture_id: str) -> None:
         """Delete a step's form field (``DELETE .../captures/{id}``); its collected values go
@@ -146,10 +144,14 @@ class Captures(Resource):
             raise _local_error("position", "position must be an integer >= 1")
         target = segment(to_step_id, name="to_step_id")
         path = f"{self._path(org_id, checklist_id, step_id, capture_id)}/move-out"
-        result: Capture = await self._write_item(
-            "PUT", path, org_id=org_id, json={"target_step_id": target, "position": position},
+        result = await self._write_item(
+            "PUT",
+            path,
+            org_id=org_id,
+            json={"target_step_id": target, "position": position},
             idempotent=False,
-        )  # fmt: skip
+            item_type=Capture,
+        )
         if not isinstance(result, dict) or str(result.get("step_id")) != str(to_step_id):
             raise TallyfyError(
                 f"the move of form field {capture_id} was answered without the field on step "

@@ -15,7 +15,7 @@ from typing import Any
 from .._errors import InvalidArgument
 from .._ids import segment
 from .._types import Comment
-from ._base import Resource, maybe_unwrap
+from ._base import Resource
 from ._writes import body_of, task_path
 
 __all__ = ["Comments"]
@@ -27,10 +27,15 @@ STATES = frozenset({"open", "hide-for-guests", "collapsed"})
 class Comments(Resource):
     __slots__ = ()
 
+    def _path(self, org_id: str, task_id: str, comment_id: str) -> str:
+        return f"{task_path(org_id, task_id)}/comment/{segment(comment_id, name='comment_id')}"
+
     async def list(self, org_id: str, task_id: str) -> builtins.list[Comment]:
         """The task's comments, read through ``GET .../tasks/{task}?with=threads``."""
         path = task_path(org_id, task_id)
-        task = await self._get_item(path, org_id=org_id, params={"with": "threads"})
+        task = await self._get_item(
+            path, org_id=org_id, params={"with": "threads"}, item_type=object
+        )
         threads = task.get("threads") if isinstance(task, dict) else None
         items = threads.get("data") if isinstance(threads, dict) else threads
         return list(items or [])
@@ -63,20 +68,23 @@ class Comments(Resource):
             )
         path = f"{task_path(org_id, task_id)}/comment"
         body = body_of({"content": content, "label": label, "state": state, "sent_to": sent_to})
-        result: Comment = await self._write_item("POST", path, org_id=org_id, json=body)
-        return result
+        return await self._write_item("POST", path, org_id=org_id, json=body, item_type=Comment)
 
     async def update(self, org_id: str, task_id: str, comment_id: str, content: str) -> Comment:
         """``PUT .../tasks/{task}/comment/{id}``; sets the content, retried like a read."""
-        path = f"{task_path(org_id, task_id)}/comment/{segment(comment_id, name='comment_id')}"
-        result: Comment = await self._write_item(
-            "PUT", path, org_id=org_id, json={"content": content}, idempotent=True
+        path = self._path(org_id, task_id, comment_id)
+        return await self._write_item(
+            "PUT",
+            path,
+            org_id=org_id,
+            json={"content": content},
+            idempotent=True,
+            item_type=Comment,
         )
-        return result
 
     async def delete(self, org_id: str, task_id: str, comment_id: str) -> None:
         """``DELETE .../tasks/{task}/comment/{id}``; not re-sent (a repeat answers 404)."""
-        path = f"{task_path(org_id, task_id)}/comment/{segment(comment_id, name='comment_id')}"
+        path = self._path(org_id, task_id, comment_id)
         await self._core.request("DELETE", path, org_id=org_id, idempotent=False)
 
     async def report_problem(self, org_id: str, task_id: str, content: str) -> Comment:
@@ -84,10 +92,9 @@ class Comments(Resource):
         if not content:
             raise InvalidArgument("content is required", errors={"content": ["required"]})
         path = f"{task_path(org_id, task_id)}/problem"
-        result: Comment = await self._write_item(
-            "POST", path, org_id=org_id, json={"content": content}
+        return await self._write_item(
+            "POST", path, org_id=org_id, json={"content": content}, item_type=Comment
         )
-        return result
 
     async def resolve_problems(
         self,
@@ -115,6 +122,4 @@ class Comments(Resource):
         body = body_of(
             {"thread_id": segment(thread_id, name="thread_id"), "content": content, "state": state}
         )
-        response = await self._core.request("POST", path, org_id=org_id, json=body)
-        result: Comment | None = maybe_unwrap(response.data)
-        return result
+        return await self._write_optional("POST", path, org_id=org_id, json=body, item_type=Comment)

@@ -393,8 +393,7 @@ class Files(Resource):
     async def get(self, org_id: str, asset_id: str) -> Asset:
         """An asset's metadata (``GET .../assets/{id}``)."""
         path = f"{org_path(org_id)}/assets/{segment(asset_id, name='asset_id')}"
-        result: Asset = await self._get_item(path, org_id=org_id)
-        return result
+        return await self._get_item(path, org_id=org_id, item_type=Asset)
 
     async def download(
         self,

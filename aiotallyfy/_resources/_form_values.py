@@ -36,7 +36,7 @@ class FormValues(Resource):
         """``GET .../runs/{run}/form-fields``: the process's form fields and kick-off fields
         with their values (one object). Retried like any read."""
         path = f"{run_path(org_id, run_id)}/form-fields"
-        result: RunFormFields = await self._get_item(path, org_id=org_id)
+        result = await self._get_item(path, org_id=org_id, item_type=RunFormFields)
         if not isinstance(result, dict) or not isinstance(result.get("form_fields"), list):
             raise PaginationError(f"{path}: expected an object with a 'form_fields' list")
         return result
@@ -46,7 +46,9 @@ class FormValues(Resource):
         Sets a value, so a repeat leaves the same state: retried like a read."""
         path = f"{org_path(org_id)}/form-field/value"
         body = {"id": segment(value_id, name="value_id"), "form_value": form_value}
-        return await self._write_item("PUT", path, org_id=org_id, json=body, idempotent=True)
+        return await self._write_item(
+            "PUT", path, org_id=org_id, json=body, idempotent=True, item_type=object
+        )
 
     async def set_as_guest(self, org_id: str, email: str, value_id: str, form_value: Any) -> Any:
         """The guest route (``POST .../guests/{email}/form-field/value``), same body. api-v2
@@ -54,4 +56,6 @@ class FormValues(Resource):
         the same value: marked idempotent and retried, although it is a POST."""
         path = f"{org_path(org_id)}/guests/{email_segment(email)}/form-field/value"
         body = {"id": segment(value_id, name="value_id"), "form_value": form_value}
-        return await self._write_item("POST", path, org_id=org_id, json=body, idempotent=True)
+        return await self._write_item(
+            "POST", path, org_id=org_id, json=body, idempotent=True, item_type=object
+        )

@@ -58,16 +58,14 @@ class Tags(Resource):
     ) -> Tag:
         """One tag; ``with_`` e.g. ``statistics`` (docs ``tags/get-tag``)."""
         path = self._path(org_id, tag_id)
-        result: Tag = await self._get_item(path, org_id=org_id, params=with_param(with_))
-        return result
+        return await self._get_item(path, org_id=org_id, params=with_param(with_), item_type=Tag)
 
     async def create(self, org_id: str, *, title: str, color: str | None = None) -> Tag:
         """``POST .../tags`` → 201 (``title`` at most 30 characters, checked here)."""
         _check_tag_title(title)
         path = f"{org_path(org_id)}/tags"
         body = body_of({"title": title, "color": color})
-        result: Tag = await self._write_item("POST", path, org_id=org_id, json=body)
-        return result
+        return await self._write_item("POST", path, org_id=org_id, json=body, item_type=Tag)
 
     async def update(
         self,
@@ -87,8 +85,9 @@ class Tags(Resource):
         path = self._path(org_id, tag_id)
         given = body_of({"title": title, "color": color, **fields})
         body = await self._backfilled(path, given, org_id=org_id, required=("title",))
-        result: Tag = await self._write_item("PUT", path, org_id=org_id, json=body, idempotent=True)
-        return result
+        return await self._write_item(
+            "PUT", path, org_id=org_id, json=body, idempotent=True, item_type=Tag
+        )
 
     async def delete(self, org_id: str, tag_id: str) -> None:
         """``DELETE .../tags/{id}`` → 204, also when the tag is already gone (DOCS
@@ -140,17 +139,19 @@ class Folders(Resource):
         )
 
     async def get(self, org_id: str, folder_id: str) -> Folder:
-        result: Folder = await self._get_item(self._path(org_id, folder_id), org_id=org_id)
-        return result
+        return await self._get_item(self._path(org_id, folder_id), org_id=org_id, item_type=Folder)
 
     async def create(self, org_id: str, *, name: str, parent_id: str | None = None) -> Folder:
         path = f"{org_path(org_id)}/folders"
         if parent_id is not None:
             segment(parent_id, name="parent_id")
-        result: Folder = await self._write_item(
-            "POST", path, org_id=org_id, json=body_of({"name": name, "parent_id": parent_id})
+        return await self._write_item(
+            "POST",
+            path,
+            org_id=org_id,
+            json=body_of({"name": name, "parent_id": parent_id}),
+            item_type=Folder,
         )
-        return result
 
     async def update(
         self,
@@ -173,10 +174,9 @@ class Folders(Resource):
         path = self._path(org_id, folder_id)
         given = body_of({"name": name, "parent_id": parent_id, **fields})
         body = await self._backfilled(path, given, org_id=org_id, required=("name",))
-        result: Folder = await self._write_item(
-            "PUT", path, org_id=org_id, json=body, idempotent=True
+        return await self._write_item(
+            "PUT", path, org_id=org_id, json=body, idempotent=True, item_type=Folder
         )
-        return result
 
     async def delete(self, org_id: str, folder_id: str) -> None:
         await self._core.request(
@@ -207,8 +207,9 @@ class Folders(Resource):
             "subject_id": segment(subject_id, name="subject_id"),
             "subject_type": subject_type,
         }
-        result: FolderObject = await self._write_item("POST", path, org_id=org_id, json=body)
-        return result
+        return await self._write_item(
+            "POST", path, org_id=org_id, json=body, item_type=FolderObject
+        )
 
     async def remove_object(self, org_id: str, relation_id: int | str) -> None:
         """``DELETE .../folders-objects/{relation_id}``; not re-sent (a repeat answers 404).

@@ -20,7 +20,6 @@ class Organizations(Resource):
     async def get(self, org_id: str, *, with_: str | None = None) -> Organization:
         org = segment(org_id, name="org_id")
         params = {"with": with_} if with_ else None
-        result: Organization = await self._get_item(
-            f"/organizations/{org}", org_id=org_id, params=params
+        return await self._get_item(
+            f"/organizations/{org}", org_id=org_id, params=params, item_type=Organization
         )
-        return result

@@ -20,7 +20,7 @@ from .._ids import segment
 from .._pagination import AsyncPager
 from .._types import Group, Guest, User
 from .._validation import _local_error, email_segment, validate_email
-from ._base import Resource, maybe_unwrap, unwrap
+from ._base import Resource, unwrap
 from ._writes import body_of, org_path, with_param
 
 __all__ = ["DEFAULT_INVITE_MESSAGE", "Groups", "Guests", "Users", "guest_id_from_link"]
@@ -81,15 +81,13 @@ class Users(Resource):
         ``groups``, ``organizations``, ``preferences``, ``member_watchers``,
         ``guest_watchers``, ``auth_methods``, ``country`` (docs ``members/get-member``)."""
         path = self._path(org_id, user_id)
-        result: User = await self._get_item(path, org_id=org_id, params=with_param(with_))
-        return result
+        return await self._get_item(path, org_id=org_id, params=with_param(with_), item_type=User)
 
     async def me(self, org_id: str) -> User:
         """The token's own member profile in ``org_id`` (``GET /organizations/{org}/me``;
         SDK ``get_current_user_info``)."""
         path = f"{org_path(org_id)}/me"
-        result: User = await self._get_item(path, org_id=org_id)
-        return result
+        return await self._get_item(path, org_id=org_id, item_type=User)
 
     def list_minimal(self, org_id: str) -> AsyncPager[User]:
         """``GET .../users-list``: every member with minimal fields. The route answers without
@@ -128,18 +126,17 @@ class Users(Resource):
                 errors={"date_format": ["invalid"]},
             )
         path = self._path(org_id, user_id)
-        result: User = await self._write_item(
-            "PUT", path, org_id=org_id, json=body, idempotent=True
+        return await self._write_item(
+            "PUT", path, org_id=org_id, json=body, idempotent=True, item_type=User
         )
-        return result
 
     async def approve(self, org_id: str, user_id: int) -> User | None:
         """Approve a pending member (``PUT .../users/{id}/approve``; SDK ``approve_user``).
         Approved stays approved, so retried like a read."""
         path = f"{self._path(org_id, user_id)}/approve"
-        response = await self._core.request("PUT", path, org_id=org_id, idempotent=True)
-        result: User | None = maybe_unwrap(response.data)
-        return result
+        return await self._write_optional(
+            "PUT", path, org_id=org_id, idempotent=True, item_type=User
+        )
 
     async def remove(self, org_id: str, user_id: int, *, reassign_to: int | None = None) -> User:
         """Deactivate a member in this organization (``DELETE .../users/{id}``; docs
@@ -204,16 +201,14 @@ class Users(Resource):
                 "message": message,
             }
         )
-        result: User = await self._write_item("POST", path, org_id=org_id, json=body)
-        return result
+        return await self._write_item("POST", path, org_id=org_id, json=body, item_type=User)
 
     async def set_role(self, org_id: str, user_id: int, role: str) -> User:
         """``PUT .../users/{id}/role``; idempotent, retried like a read."""
         path = f"{self._path(org_id, user_id)}/role"
-        result: User = await self._write_item(
-            "PUT", path, org_id=org_id, json={"role": _role(role)}, idempotent=True
+        return await self._write_item(
+            "PUT", path, org_id=org_id, json={"role": _role(role)}, idempotent=True, item_type=User
         )
-        return result
 
     async def disable(self, org_id: str, user_id: int) -> None:
         """``DELETE .../users/{id}/disable``: disabled stays disabled, so retried."""
@@ -223,9 +218,9 @@ class Users(Resource):
     async def enable(self, org_id: str, user_id: int) -> User | None:
         """``PUT .../users/{id}/enable``; idempotent."""
         path = f"{self._path(org_id, user_id)}/enable"
-        response = await self._core.request("PUT", path, org_id=org_id, idempotent=True)
-        result: User | None = maybe_unwrap(response.data)
-        return result
+        return await self._write_optional(
+            "PUT", path, org_id=org_id, idempotent=True, item_type=User
+        )
 
     async def to_guest(self, org_id: str, user_id: int) -> Any:
         """Convert a member to a guest (``PUT .../users/{id}/to/guest``). Not re-sent: after it
@@ -260,8 +255,7 @@ class Guests(Resource):
     ) -> Guest:
         """One guest; ``with_`` e.g. ``stats`` (docs ``guests/get-guest``)."""
         path = self._path(org_id, email)
-        result: Guest = await self._get_item(path, org_id=org_id, params=with_param(with_))
-        return result
+        return await self._get_item(path, org_id=org_id, params=with_param(with_), item_type=Guest)
 
     async def guest_id(self, org_id: str, email: str) -> str:
         """The guest CODE that keys the guest's task list (``tasks.list_for_guest``): one
@@ -303,16 +297,14 @@ class Guests(Resource):
                 **fields,
             }
         )
-        result: Guest = await self._write_item("POST", path, org_id=org_id, json=body)
-        return result
+        return await self._write_item("POST", path, org_id=org_id, json=body, item_type=Guest)
 
     async def update(self, org_id: str, email: str, **fields: Any) -> Guest:
         """``PUT .../guests/{email}``; sets values, retried like a read."""
         path = self._path(org_id, email)
-        result: Guest = await self._write_item(
-            "PUT", path, org_id=org_id, json=body_of(fields), idempotent=True
+        return await self._write_item(
+            "PUT", path, org_id=org_id, json=body_of(fields), idempotent=True, item_type=Guest
         )
-        return result
 
     async def delete(self, org_id: str, email: str) -> None:
         """``DELETE .../guests/{email}`` → 200. Not re-sent: a repeat of an applied delete
@@ -363,8 +355,7 @@ class Groups(Resource):
     ) -> Group:
         """One group; ``with_``: ``assets``, ``users``, ``guests`` (docs ``groups``)."""
         path = self._path(org_id, group_id)
-        result: Group = await self._get_item(path, org_id=org_id, params=with_param(with_))
-        return result
+        return await self._get_item(path, org_id=org_id, params=with_param(with_), item_type=Group)
 
     async def create(
         self,
@@ -393,8 +384,7 @@ class Groups(Resource):
                 "guests": [validate_email(g, field="guests") for g in (guests or ())] or None,
             }
         )
-        result: Group = await self._write_item("POST", path, org_id=org_id, json=body)
-        return result
+        return await self._write_item("POST", path, org_id=org_id, json=body, item_type=Group)
 
     async def update(
         self,
@@ -437,10 +427,9 @@ class Groups(Resource):
             optional=("description",),
             defaults={"members": [], "guests": []},
         )
-        result: Group = await self._write_item(
-            "PUT", path, org_id=org_id, json=body, idempotent=True
+        return await self._write_item(
+            "PUT", path, org_id=org_id, json=body, idempotent=True, item_type=Group
         )
-        return result
 
     async def delete(self, org_id: str, group_id: str) -> None:
         """``DELETE .../groups/{id}``. Not re-sent (a repeat answers 404)."""

@@ -18,7 +18,7 @@ from .._ids import segment
 from .._pagination import AsyncPager
 from .._types import Run
 from .._validation import _local_error
-from ._base import Resource, maybe_unwrap
+from ._base import Resource
 from ._writes import org_path, run_path
 
 __all__ = ["ENTITY_TYPES", "RunExtras"]
@@ -33,18 +33,16 @@ class RunExtras(Resource):
         """Complete the process's kick-off form (``POST .../complete-prerun``). Sent once:
         completing a completed form is refused, so a repeat would report an error."""
         path = f"{run_path(org_id, run_id)}/complete-prerun"
-        response = await self._core.request("POST", path, org_id=org_id)
-        result: Run | None = maybe_unwrap(response.data)
-        return result
+        return await self._write_optional("POST", path, org_id=org_id, item_type=Run)
 
     async def reopen_kickoff(self, org_id: str, run_id: str) -> Run | None:
         """Reopen a completed kick-off form (``DELETE .../complete-prerun``). Not re-sent
         after a lost answer: reopening an open form is refused, which would turn a success
         into an error."""
         path = f"{run_path(org_id, run_id)}/complete-prerun"
-        response = await self._core.request("DELETE", path, org_id=org_id, idempotent=False)
-        result: Run | None = maybe_unwrap(response.data)
-        return result
+        return await self._write_optional(
+            "DELETE", path, org_id=org_id, idempotent=False, item_type=Run
+        )
 
     async def export(self, org_id: str, run_id: str) -> dict[str, Any]:
         """One process as JSON (``POST .../runs/{run}/export``), returned as the server sent

@@ -18,7 +18,6 @@ from .._ids import segment
 from .._pagination import AsyncPager
 from .._types import Run, Task
 from .._validation import format_datetime, validate_owners, validate_timeline_map
-from ._base import maybe_unwrap
 from ._run_extras import RunExtras
 from ._tasks import Tasks
 from ._writes import body_of, org_path, run_path, with_param
@@ -107,8 +106,7 @@ class Runs(RunExtras):
         params: dict[str, Any] = dict(with_param(with_) or {})
         if form_fields_values is not None:
             params["form_fields_values"] = form_fields_values
-        result: Run = await self._get_item(path, org_id=org_id, params=params or None)
-        return result
+        return await self._get_item(path, org_id=org_id, params=params or None, item_type=Run)
 
     def tasks(
         self,
@@ -133,10 +131,9 @@ class Runs(RunExtras):
         it twice leaves the same process as applying it once.
         """
         path = run_path(org_id, run_id)
-        result: Run = await self._write_item(
-            "PUT", path, org_id=org_id, json=body_of(fields), idempotent=True
+        return await self._write_item(
+            "PUT", path, org_id=org_id, json=body_of(fields), idempotent=True, item_type=Run
         )
-        return result
 
     async def archive(self, org_id: str, run_id: str) -> Run | None:
         """Archive (``DELETE .../runs/{run}``); list them again with ``archived="only"``.
@@ -144,15 +141,14 @@ class Runs(RunExtras):
         Retried like a read: archiving an archived process leaves it archived.
         """
         path = run_path(org_id, run_id)
-        response = await self._core.request("DELETE", path, org_id=org_id, idempotent=True)
-        result: Run | None = maybe_unwrap(response.data)
-        return result
+        return await self._write_optional(
+            "DELETE", path, org_id=org_id, idempotent=True, item_type=Run
+        )
 
     async def activate(self, org_id: str, run_id: str) -> Run:
         """Bring an archived process back (``PUT .../activate``); idempotent, so retried."""
         path = f"{run_path(org_id, run_id)}/activate"
-        result: Run = await self._write_item("PUT", path, org_id=org_id, idempotent=True)
-        return result
+        return await self._write_item("PUT", path, org_id=org_id, idempotent=True, item_type=Run)
 
     async def delete(self, org_id: str, run_id: str) -> None:
         """Delete permanently (``DELETE .../runs/{run}/delete``).
@@ -240,8 +236,7 @@ class Runs(RunExtras):
             body["tasks"] = _task_overrides(tasks)
         path = f"{org}/runs"
         if launch_marker is None:
-            launched: Run = await self._write_item("POST", path, org_id=org_id, json=body)
-            return launched
+            return await self._write_item("POST", path, org_id=org_id, json=body, item_type=Run)
 
         tag = marker_tag(_validate_marker(launch_marker))
         body["summary"] = f"{summary}\n\n{tag}" if summary else tag
@@ -254,7 +249,9 @@ class Runs(RunExtras):
         while True:
             sends += 1
             try:
-                result: Run = await self._write_item("POST", path, org_id=org_id, json=body)
+                result = await self._write_item(
+                    "POST", path, org_id=org_id, json=body, item_type=Run
+                )
             except OutcomeUnknownError as unknown:
                 found = await self._resolve(
                     org_id, checklist_id, launch_marker, unknown,

@@ -64,8 +64,7 @@ class Steps(Resource):
     async def get(self, org_id: str, checklist_id: str, step_id: str) -> Step:
         """One step with its ``captures`` (``GET .../steps/{step}``)."""
         path = step_path(org_id, checklist_id, step_id)
-        result: Step = await self._get_item(path, org_id=org_id)
-        return result
+        return await self._get_item(path, org_id=org_id, item_type=Step)
 
     async def create(self, org_id: str, checklist_id: str, *, title: str, **fields: Any) -> Step:
         """Append a step (``POST .../checklists/{id}/steps`` → 201). ``fields``: ``summary``,
@@ -80,8 +79,7 @@ class Steps(Resource):
         checklist = segment(checklist_id, name="checklist_id")
         path = f"{checklist_path(org_id, checklist_id)}/steps"
         body = body_of({"title": title, **fields, "checklist_id": checklist})
-        result: Step = await self._write_item("POST", path, org_id=org_id, json=body)
-        return result
+        return await self._write_item("POST", path, org_id=org_id, json=body, item_type=Step)
 
     async def update(self, org_id: str, checklist_id: str, step_id: str, **fields: Any) -> Step:
         """``PUT .../steps/{step}``. Sets values, so it is retried like a read.
@@ -110,10 +108,9 @@ class Steps(Resource):
                         errors={key: ["not returned by GET; pass it explicitly"]},
                     )
                 body[key] = list(value) if isinstance(value, list) else value
-        result: Step = await self._write_item(
-            "PUT", path, org_id=org_id, json=body, idempotent=True
+        return await self._write_item(
+            "PUT", path, org_id=org_id, json=body, idempotent=True, item_type=Step
         )
-        return result
 
     async def delete(self, org_id: str, checklist_id: str, step_id: str) -> None:
         """Delete a step for good (``DELETE .../steps/{step}``). Refused while automations
@@ -126,8 +123,7 @@ class Steps(Resource):
         """Copy a step with its form fields and assignees (``POST .../steps/{step}/clone``);
         the answer is the new step. Sent once."""
         path = f"{step_path(org_id, checklist_id, step_id)}/clone"
-        result: Step = await self._write_item("POST", path, org_id=org_id)
-        return result
+        return await self._write_item("POST", path, org_id=org_id, item_type=Step)
 
     async def reorder(self, org_id: str, checklist_id: str, step_id: str, position: int) -> Step:
         """Move a step to ``position`` (1-based; ``PUT .../steps/{step}/reorder``). Moving it
@@ -135,7 +131,6 @@ class Steps(Resource):
         if isinstance(position, bool) or not isinstance(position, int) or position < 1:
             raise _local_error("position", "position must be an integer >= 1 (1-based)")
         path = f"{step_path(org_id, checklist_id, step_id)}/reorder"
-        result: Step = await self._write_item(
-            "PUT", path, org_id=org_id, json={"position": position}, idempotent=True
+        return await self._write_item(
+            "PUT", path, org_id=org_id, json={"position": position}, idempotent=True, item_type=Step
         )
-        return result

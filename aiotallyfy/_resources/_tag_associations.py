@@ -57,8 +57,9 @@ class TagAssociations(Resource):
             "tag_type": tag_type,
         }
         path = f"{org_path(org_id)}/checklists/tags"
-        result: TagAssociation = await self._write_item("POST", path, org_id=org_id, json=body)
-        return result
+        return await self._write_item(
+            "POST", path, org_id=org_id, json=body, item_type=TagAssociation
+        )
 
     async def remove(self, org_id: str, association_id: int | str) -> None:
         """Detach (``DELETE .../checklists/tags/{association_id}``). ``association_id`` must be

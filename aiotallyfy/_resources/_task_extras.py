@@ -22,8 +22,7 @@ class TaskExtras(Resource):
         """Copy a task (``POST .../tasks/{task}/clone``); the answer is the new task. Sent
         once: a lost answer raises ``OutcomeUnknownError``."""
         path = f"{task_path(org_id, task_id)}/clone"
-        result: Task = await self._write_item("POST", path, org_id=org_id)
-        return result
+        return await self._write_item("POST", path, org_id=org_id, item_type=Task)
 
     async def bot_comment(self, org_id: str, task_id: str, content: str) -> Comment:
         """Post a comment as the bot rather than as the token's user (``POST
@@ -31,7 +30,6 @@ class TaskExtras(Resource):
         if not isinstance(content, str) or not content.strip():
             raise _local_error("content", "content is required")
         path = f"{task_path(org_id, task_id)}/bot-comment"
-        result: Comment = await self._write_item(
-            "POST", path, org_id=org_id, json={"content": content}
+        return await self._write_item(
+            "POST", path, org_id=org_id, json={"content": content}, item_type=Comment
         )
-        return result

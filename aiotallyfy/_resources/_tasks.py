@@ -19,7 +19,6 @@ from .._ids import segment
 from .._pagination import AsyncPager, SeenIds
 from .._types import CompletedTask, Task
 from .._validation import _local_error, format_datetime, validate_owners, validate_timeline_map
-from ._base import maybe_unwrap
 from ._people import Guests
 from ._task_extras import TaskExtras
 from ._task_union import TaskUnion
@@ -124,8 +123,7 @@ class Tasks(TaskExtras):
         else:
             path = f"/organizations/{org}/tasks/{task}"
         params = {"with": with_} if with_ else None
-        result: Task = await self._get_item(path, org_id=org_id, params=params)
-        return result
+        return await self._get_item(path, org_id=org_id, params=params, item_type=Task)
 
     async def complete(
         self,
@@ -152,8 +150,9 @@ class Tasks(TaskExtras):
             path = f"/organizations/{org}/runs/{segment(run_id, name='run_id')}/completed-tasks"
         else:
             path = f"/organizations/{org}/completed-tasks"
-        result: CompletedTask = await self._write_item("POST", path, org_id=org_id, json=body)
-        return result
+        return await self._write_item(
+            "POST", path, org_id=org_id, json=body, item_type=CompletedTask
+        )
 
     async def reopen(self, org_id: str, task_id: str, run_id: str | None = None) -> Task:
         """Reopen a completed task (``DELETE .../completed-tasks/{task}``). Reopening twice
@@ -165,8 +164,9 @@ class Tasks(TaskExtras):
             path = f"/organizations/{org}/runs/{run}/completed-tasks/{task}"
         else:
             path = f"/organizations/{org}/completed-tasks/{task}"
-        result: Task = await self._write_item("DELETE", path, org_id=org_id, idempotent=True)
-        return result
+        return await self._write_item(
+            "DELETE", path, org_id=org_id, idempotent=True, item_type=Task
+        )
 
     # -- other people's tasks, a run's tasks ---------------------------------------------
     def list_for_user(
@@ -273,10 +273,9 @@ class Tasks(TaskExtras):
             body["taskdata"] = validate_timeline_map(taskdata, field="taskdata")
         if owners is not None:
             body["owners"] = validate_owners(owners)
-        result: Task = await self._write_item(
-            "PUT", path, org_id=org_id, json=body, idempotent=True
+        return await self._write_item(
+            "PUT", path, org_id=org_id, json=body, idempotent=True, item_type=Task
         )
-        return result
 
     async def update_oneoff(
         self,
@@ -296,10 +295,9 @@ class Tasks(TaskExtras):
         path = task_path(org_id, task_id)
         body = body_of({"title": title, "deadline": deadline, **fields})
         body["owners"] = validate_owners(owners)
-        result: Task = await self._write_item(
-            "PUT", path, org_id=org_id, json=body, idempotent=True
+        return await self._write_item(
+            "PUT", path, org_id=org_id, json=body, idempotent=True, item_type=Task
         )
-        return result
 
     async def create(
         self,
@@ -342,8 +340,7 @@ class Tasks(TaskExtras):
             }
         )
         body["owners"] = validate_owners(owners)
-        result: Task = await self._write_item("POST", path, org_id=org_id, json=body)
-        return result
+        return await self._write_item("POST", path, org_id=org_id, json=body, item_type=Task)
 
     async def archive(self, org_id: str, task_id: str) -> None:
         """Archive (soft-delete) a one-off task (``DELETE .../tasks/{task}`` → 204).
@@ -354,9 +351,9 @@ class Tasks(TaskExtras):
     async def restore(self, org_id: str, task_id: str) -> Task | None:
         """Bring an archived one-off task back (``PUT .../tasks/{task}/restore``); idempotent."""
         path = f"{task_path(org_id, task_id)}/restore"
-        response = await self._core.request("PUT", path, org_id=org_id, idempotent=True)
-        result: Task | None = maybe_unwrap(response.data)
-        return result
+        return await self._write_optional(
+            "PUT", path, org_id=org_id, idempotent=True, item_type=Task
+        )
 
     async def delete(self, org_id: str, task_id: str) -> None:
         """Delete a one-off task for good (``DELETE .../tasks/{task}/delete`` → 204).

@@ -110,7 +110,9 @@ class Watchers(Resource):
             "webhook": url,
         }
         try:
-            result: Watcher = await self._write_item("POST", path, org_id=org_id, json=body)
+            result = await self._write_item(
+                "POST", path, org_id=org_id, json=body, item_type=Watcher
+            )
         except OutcomeUnknownError:
             found = await self.find_webhook(org_id, url)
             if found is None:

@@ -73,8 +73,13 @@ def _isatty(stream: BinaryIO) -> bool:
         return False
 
 
-def _check_org_ids(org_ids: Sequence[str]) -> None:
-    for org_id in org_ids:
+def check_org_selection(args: Any, command: str) -> None:
+    """``--org`` (repeatable, each a valid Tallyfy id) or ``--all-orgs``: the choice every
+    command that walks organizations (``tasks``, ``load``) requires, checked before any
+    request; an invalid value is not echoed back."""
+    if not args.orgs and not args.all_orgs:
+        raise UsageError(f"{command} needs --org ID (repeatable) or --all-orgs")
+    for org_id in args.orgs or ():
         try:
             segment(org_id, name="org_id")
         except InvalidArgument:
@@ -214,10 +219,7 @@ async def selected_org_ids(ctx: Context, client: TallyfyClient) -> list[str]:
 
 async def run_tasks(ctx: Context) -> int:
     args = ctx.args
-    if not args.orgs and not args.all_orgs:
-        raise UsageError("tasks needs --org ID (repeatable) or --all-orgs")
-    if args.orgs:
-        _check_org_ids(args.orgs)
+    check_org_selection(args, "tasks")
     if args.scope == "mine" and args.status is not None and args.status not in MY_TASK_STATUSES:
         allowed = ", ".join(sorted(MY_TASK_STATUSES))
         raise UsageError(f"--status with --mine must be one of: {allowed}")

@@ -25,7 +25,7 @@ from .._client import TallyfyClient
 from .._errors import AuthenticationError
 from .._fanout import OrgResult
 from ._build import build_client
-from ._commands import _check_org_ids, selected_org_ids
+from ._commands import check_org_selection, selected_org_ids
 from ._context import Context
 from ._errors import EXIT_AUTH, EXIT_FAILED, EXIT_OK, CommandFailed, UsageError, describe
 from ._load_args import DEFAULT_DUCKDB_PATH, RESOURCE_NAMES
@@ -125,10 +125,7 @@ def make_pipeline(args: argparse.Namespace, dlt: Any) -> tuple[Any, str]:
 
 async def run_load(ctx: Context) -> int:
     args = ctx.args
-    if not args.orgs and not args.all_orgs:
-        raise UsageError("load needs --org ID (repeatable) or --all-orgs")
-    if args.orgs:
-        _check_org_ids(args.orgs)
+    check_org_selection(args, "load")
     resources = _resources(args.resources)
     dlt, _ = _import_load()
     pipeline, where = make_pipeline(args, dlt)

@@ -16,7 +16,14 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from ._envelope import bool_param, json_response, not_found, paginated_response, validation_error
+from ._envelope import (
+    bool_param,
+    found,
+    json_response,
+    not_found,
+    paginated_response,
+    validation_error,
+)
 from ._fake_data import ME_TASK_STATUSES, ORG_TASK_STATUSES
 from ._router import FakeArea, RouteContext, Router
 
@@ -144,10 +151,7 @@ async def _get_task(ctx: RouteContext) -> web.StreamResponse:
 
 
 def _run_index(ctx: RouteContext) -> int:
-    r = ctx.org_state.run_index.get(ctx.params["run"])
-    if r is None:
-        raise not_found()
-    return r
+    return found(ctx.org_state.run_index.get(ctx.params["run"]))
 
 
 async def _get_run_task(ctx: RouteContext) -> web.StreamResponse:

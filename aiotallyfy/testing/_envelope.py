@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import orjson
 from aiohttp import web
@@ -32,10 +32,12 @@ __all__ = [
     "FakeHTTPError",
     "bool_param",
     "error_body",
+    "found",
     "int_param",
     "json_response",
     "not_found",
     "paginated_response",
+    "pagination_meta",
     "validation_error",
 ]
 
@@ -89,6 +91,17 @@ def error_body(message: str, *, code: str | None = None, **extra: Any) -> dict[s
 def not_found() -> FakeHTTPError:
     """404 ``RESOURCE_NOT_FOUND``."""
     return FakeHTTPError(404, RESOURCE_NOT_FOUND)
+
+
+_T = TypeVar("_T")
+
+
+def found(value: _T | None) -> _T:
+    """``value``, or the 404 ``not_found()`` when a route's lookup by path segment found
+    nothing (``None``; an index ``0`` is found)."""
+    if value is None:
+        raise not_found()
+    return value
 
 
 def validation_error(field: str, message: str) -> FakeHTTPError:
@@ -162,25 +175,12 @@ def paginated_response(
     else:
         page = int_param(ctx, "page", 1, 1)
         per_page = min(int_param(ctx, "per_page", default_per_page, 1), ctx.fake.max_per_page)
-    total_pages = max(1, math.ceil(total / per_page))
     start = (page - 1) * per_page
     items = fetch(start, min(start + per_page, total)) if start < total else []
-    links: dict[str, str] | list[Any]
-    link_obj: dict[str, str] = {}
-    if page > 1:
-        link_obj["previous"] = ctx.page_url(page - 1)
-    if page < total_pages:
-        link_obj["next"] = ctx.page_url(page + 1)
-    links = link_obj if link_obj else []
     meta: dict[str, Any] = {
-        "pagination": {
-            "total": total,
-            "count": len(items),
-            "per_page": per_page,
-            "current_page": page,
-            "total_pages": total_pages,
-            "links": links,
-        }
+        "pagination": pagination_meta(
+            ctx, total=total, count=len(items), page=page, per_page=per_page
+        )
     }
     if extra_meta:
         meta.update(extra_meta)
@@ -189,3 +189,27 @@ def paginated_response(
     else:
         body = orjson.dumps({"data": list(items), "meta": meta})
     return json_response(body)
+
+
+def pagination_meta(
+    ctx: RouteContext, *, total: int, count: int, page: int, per_page: int
+) -> dict[str, Any]:
+    """Fractal's ``meta.pagination`` for page ``page`` of ``total`` items (``count`` of them
+    on this page): ``total_pages = max(1, ceil(total / per_page))``; ``links`` is ``[]``
+    when there is neither a previous nor a next page, else an object with ``previous``
+    and/or ``next`` URLs that keep the other query parameters. Shared by ``list_response``
+    and the search route, which pages each result type on its own."""
+    total_pages = max(1, math.ceil(total / per_page))
+    links: dict[str, str] = {}
+    if page > 1:
+        links["previous"] = ctx.page_url(page - 1)
+    if page < total_pages:
+        links["next"] = ctx.page_url(page + 1)
+    return {
+        "total": total,
+        "count": count,
+        "per_page": per_page,
+        "current_page": page,
+        "total_pages": total_pages,
+        "links": links or [],
+    }

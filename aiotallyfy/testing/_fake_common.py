@@ -20,6 +20,7 @@ __all__ = [
     "list_response",
     "no_content",
     "require_fields",
+    "require_prerun",
     "validation_errors",
 ]
 
@@ -58,6 +59,18 @@ def require_fields(body: Mapping[str, Any], *names: str) -> None:
         n: f"The {n.replace('_', ' ')} field is required."
         for n in names
         if body.get(n) in (None, "", [], {})
+    }
+    if missing:
+        raise validation_errors(missing)
+
+
+def require_prerun(fields: Sequence[Mapping[str, Any]], values: Mapping[str, Any]) -> None:
+    """422 ``prerun.{id}``: "<label> is required" for each required kick-off field without a
+    value: the one rule for a launch's ``prerun`` and for completing a run's kick-off form."""
+    missing = {
+        f"prerun.{f['id']}": f"{f['label']} is required"
+        for f in fields
+        if f["required"] and values.get(f["id"]) in (None, "", [], {})
     }
     if missing:
         raise validation_errors(missing)

@@ -145,6 +145,34 @@ _TITLES: Final = tuple(f"{_VERBS[c & 0xF]} {_NOUNS[c >> 4]}" for c in range(256)
 _TITLES_LOWER: Final = tuple(t.lower() for t in _TITLES)
 
 
+def member_row(
+    uid: int,
+    first: str,
+    last: str,
+    *,
+    role: str,
+    timezone: str,
+    created_at: str | None,
+    last_login_at: str | None,
+) -> dict[str, Any]:
+    """A member as the fake serves it: the one place that names a member's fields, for the
+    seeded orgs and for ``FakeStore.add_members`` alike."""
+    return {
+        "id": uid,
+        "email": f"{first.lower()}.{last.lower()}.{uid}@example.com",
+        "username": f"{first.lower()}{uid}",
+        "first_name": first,
+        "last_name": last,
+        "full_name": f"{first} {last}",
+        "profile_pic": None,
+        "role": role,
+        "status": "active",
+        "timezone": timezone,
+        "created_at": created_at,
+        "last_login_at": last_login_at,
+    }
+
+
 def hex32(rng: random.Random) -> str:
     """A 32-hex-digit id, the shape of Tallyfy's ids, from a seeded RNG."""
     return f"{rng.getrandbits(128):032x}"
@@ -310,20 +338,15 @@ class FakeData:
             first, last = rng.choice(_FIRST), rng.choice(_LAST)
             member_ids.append(uid)
             members.append(
-                {
-                    "id": uid,
-                    "email": f"{first.lower()}.{last.lower()}.{uid}@example.com",
-                    "username": f"{first.lower()}{uid}",
-                    "first_name": first,
-                    "last_name": last,
-                    "full_name": f"{first} {last}",
-                    "profile_pic": None,
-                    "role": rng.choice(("standard", "standard", "light", "admin")),
-                    "status": "active",
-                    "timezone": rng.choice(_TIMEZONES),
-                    "created_at": iso(created + rng.randrange(1, 100) * 86400),
-                    "last_login_at": iso(self.now - rng.randrange(1, 100) * 3600),
-                }
+                member_row(
+                    uid,
+                    first,
+                    last,
+                    role=rng.choice(("standard", "standard", "light", "admin")),
+                    timezone=rng.choice(_TIMEZONES),
+                    created_at=iso(created + rng.randrange(1, 100) * 86400),
+                    last_login_at=iso(self.now - rng.randrange(1, 100) * 3600),
+                )
             )
         org: dict[str, Any] = {
             "id": org_id,

@@ -7,7 +7,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from ._envelope import not_found
+from ._envelope import found, not_found
 from ._fake_common import (
     area_for,
     created,
@@ -28,10 +28,7 @@ filed with ``PUT .../checklists/{id}`` ``{title, folder_id}``."""
 
 
 def _tag(ctx: RouteContext) -> dict[str, Any]:
-    tag = area_for(ctx).tags.get(ctx.params["tag"])
-    if tag is None:
-        raise not_found()
-    return tag
+    return found(area_for(ctx).tags.get(ctx.params["tag"]))
 
 
 def _check_title(body: dict[str, Any]) -> None:
@@ -103,10 +100,7 @@ async def _delete_tag(ctx: RouteContext) -> web.StreamResponse:
 
 
 def _folder(ctx: RouteContext) -> dict[str, Any]:
-    folder = area_for(ctx).folders.get(ctx.params["folder"])
-    if folder is None:
-        raise not_found()
-    return folder
+    return found(area_for(ctx).folders.get(ctx.params["folder"]))
 
 
 FOLDER_TYPES = frozenset({"checklist", "run"})

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ._envelope import FakeHTTPError, not_found
+from ._envelope import FakeHTTPError, found, not_found
 from ._fake_common import (
     EMAIL,
     area_for,
@@ -130,10 +130,7 @@ async def _to_guest(ctx: RouteContext) -> web.StreamResponse:
 
 # ---------------------------------------------------------------------------- guests
 def _guest(ctx: RouteContext) -> dict[str, Any]:
-    guest = area_for(ctx).guests.get(ctx.params["email"].lower())
-    if guest is None:
-        raise not_found()
-    return guest
+    return found(area_for(ctx).guests.get(ctx.params["email"].lower()))
 
 
 async def _guests(ctx: RouteContext) -> web.StreamResponse:
@@ -214,10 +211,7 @@ async def _guest_to_member(ctx: RouteContext) -> web.StreamResponse:
 
 # ---------------------------------------------------------------------------- groups
 def _group(ctx: RouteContext) -> dict[str, Any]:
-    group = area_for(ctx).groups.get(ctx.params["group"])
-    if group is None:
-        raise not_found()
-    return group
+    return found(area_for(ctx).groups.get(ctx.params["group"]))
 
 
 def _check_group(ctx: RouteContext, body: dict[str, Any]) -> None:

@@ -34,7 +34,7 @@ from typing import Any
 from aiohttp import web
 
 from ._envelope import FakeHTTPError, error_body, not_found
-from ._fake_common import area_for, created, item, list_response, validation_errors
+from ._fake_common import area_for, created, item, list_response, require_prerun, validation_errors
 from ._fake_data import COMPLETED, NOT_STARTED
 from ._fake_design_state import design, value_id_for
 from ._fake_store import append_task, overlay_task, parse_api_date
@@ -68,14 +68,7 @@ async def _complete_prerun(ctx: RouteContext) -> web.StreamResponse:
     if run.get("prerun_status") == "completed":
         raise validation_errors({"prerun": "The kick-off form is already completed."})
     fields = area_for(ctx).prerun.get(run["checklist_id"], [])
-    values = run.get("prerun") or {}
-    missing = {
-        f"prerun.{f['id']}": f"{f['label']} is required"
-        for f in fields
-        if f["required"] and values.get(f["id"]) in (None, "", [], {})
-    }
-    if missing:
-        raise validation_errors(missing)
+    require_prerun(fields, run.get("prerun") or {})
     run.update(
         prerun_status="completed",
         prerun_completed_at=ctx.now_iso(),

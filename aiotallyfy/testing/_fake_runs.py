@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from ._envelope import not_found, paginated_response
-from ._fake_common import area_for, created, item, list_response, validation_errors
+from ._fake_common import area_for, created, item, list_response, require_prerun, validation_errors
 from ._fake_data import COMPLETED, IN_PROGRESS, NOT_STARTED
 from ._fake_design_state import includes, tags_include
 from ._fake_store import append_task, parse_api_date
@@ -95,13 +95,7 @@ def _check_prerun(ctx: RouteContext, checklist: dict[str, Any], prerun: Any) -> 
     fields = area_for(ctx).prerun.get(checklist["id"], [])
     known = {f["id"]: f for f in fields}
     kept = {k: v for k, v in prerun.items() if k in known}  # unknown keys: dropped silently
-    missing = {
-        f"prerun.{f['id']}": f"{f['label']} is required"
-        for f in fields
-        if f["required"] and kept.get(f["id"]) in (None, "", [], {})
-    }
-    if missing:
-        raise validation_errors(missing)
+    require_prerun(fields, kept)
     return kept
 
 

@@ -7,12 +7,11 @@ paged on its own with the shared ``page``/``per_page`` (default 10, clamp 100).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from aiohttp import web
 
-from ._envelope import json_response
+from ._envelope import json_response, pagination_meta
 from ._fake_common import area_for, validation_errors
 from ._router import RouteContext, Router
 
@@ -22,28 +21,10 @@ TYPES = ("blueprint", "process", "task", "snippet", "capture", "step")
 
 
 def _page(ctx: RouteContext, rows: list[Any], page: int, per_page: int) -> dict[str, Any]:
-    total = len(rows)
-    total_pages = max(1, math.ceil(total / per_page))
     start = (page - 1) * per_page
     items = rows[start : start + per_page]
-    links: dict[str, str] = {}
-    if page > 1:
-        links["previous"] = ctx.page_url(page - 1)
-    if page < total_pages:
-        links["next"] = ctx.page_url(page + 1)
-    return {
-        "data": items,
-        "meta": {
-            "pagination": {
-                "total": total,
-                "count": len(items),
-                "per_page": per_page,
-                "current_page": page,
-                "total_pages": total_pages,
-                "links": links or [],
-            }
-        },
-    }
+    meta = pagination_meta(ctx, total=len(rows), count=len(items), page=page, per_page=per_page)
+    return {"data": items, "meta": {"pagination": meta}}
 
 
 async def _search(ctx: RouteContext) -> web.StreamResponse:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ from ._fake_data import (
     OrgState,
     hex32,
     iso,
+    member_row,
 )
 
 if TYPE_CHECKING:
@@ -195,20 +197,15 @@ class Area:
             uid = max(st.member_ids) + 1
             k = len(st.members)
             first, last = _FIRST[k % len(_FIRST)], _LAST[(k // len(_FIRST)) % len(_LAST)]
-            member = {
-                "id": uid,
-                "email": f"{first.lower()}.{last.lower()}.{uid}@example.com",
-                "username": f"{first.lower()}{uid}",
-                "first_name": first,
-                "last_name": last,
-                "full_name": f"{first} {last}",
-                "profile_pic": None,
-                "role": "standard",
-                "status": "active",
-                "timezone": "UTC",
-                "created_at": _iso(self.data.now - 86400),
-                "last_login_at": None,
-            }
+            member = member_row(
+                uid,
+                first,
+                last,
+                role="standard",
+                timezone="UTC",
+                created_at=_iso(self.data.now - 86400),
+                last_login_at=None,
+            )
             st.members.append(member)
             st.member_ids.append(uid)
             made.append(member)
@@ -260,59 +257,66 @@ class Area:
                 return guest
         return None
 
-    def add_groups(self, n: int) -> list[dict[str, Any]]:
+    def _add_rows(
+        self, table: dict[str, dict[str, Any]], n: int, row: Callable[[int, str], dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """``n`` new rows in ``table``, keyed by a fresh hex id: ``row(k, id)`` makes the
+        ``k``-th (1-based, counting what the table already holds)."""
         made = []
         for _ in range(n):
-            k = len(self.groups) + 1
-            gid = hex32(self.rng)
-            group = {
+            k = len(table) + 1
+            rid = hex32(self.rng)
+            table[rid] = new = row(k, rid)
+            made.append(new)
+        return made
+
+    def add_groups(self, n: int) -> list[dict[str, Any]]:
+        now = self.data.now
+        return self._add_rows(
+            self.groups,
+            n,
+            lambda k, gid: {
                 "id": gid,
                 "name": f"Group {k:03d}",
                 "description": None,
                 "logo": None,
                 "members": [self.data.me_id],
                 "guests": [],
-                "created_at": _iso(self.data.now - 86400 * k),
-                "last_updated": _iso(self.data.now - 3600 * k),
-            }
-            self.groups[gid] = group
-            made.append(group)
-        return made
+                "created_at": _iso(now - 86400 * k),
+                "last_updated": _iso(now - 3600 * k),
+            },
+        )
 
     def add_tags(self, n: int) -> list[dict[str, Any]]:
-        made = []
-        for _ in range(n):
-            k = len(self.tags) + 1
-            tid = hex32(self.rng)
-            tag = {
+        now = self.data.now
+        return self._add_rows(
+            self.tags,
+            n,
+            lambda k, tid: {
                 "id": tid,
                 "title": f"tag-{k:03d}",
                 "color": _COLORS[k % len(_COLORS)],
                 "auto_generated": False,
-                "created_at": _iso(self.data.now - 86400 * k),
+                "created_at": _iso(now - 86400 * k),
                 "deleted_at": None,
-            }
-            self.tags[tid] = tag
-            made.append(tag)
-        return made
+            },
+        )
 
     def add_folders(self, n: int, *, folder_type: str = "checklist") -> list[dict[str, Any]]:
         """``n`` folders of one tree: ``checklist`` (blueprint folders) or ``run``."""
-        made = []
-        for _ in range(n):
-            k = len(self.folders) + 1
-            fid = hex32(self.rng)
-            folder = {
+        now = self.data.now
+        return self._add_rows(
+            self.folders,
+            n,
+            lambda k, fid: {
                 "id": fid,
                 "name": f"Folder {k:03d}",
                 "folder_type": folder_type,
                 "parent_id": None,
-                "created_at": _iso(self.data.now - 86400 * k),
-                "last_updated": _iso(self.data.now - 3600 * k),
-            }
-            self.folders[fid] = folder
-            made.append(folder)
-        return made
+                "created_at": _iso(now - 86400 * k),
+                "last_updated": _iso(now - 3600 * k),
+            },
+        )
 
     def add_comments(self, task_id: str, n: int, *, label: str = "comment") -> list[dict[str, Any]]:
         thread = self.threads.setdefault(task_id, [])

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ._envelope import not_found, paginated_response
+from ._envelope import found, not_found, paginated_response
 from ._fake_common import (
     EMAIL,
     area_for,
@@ -57,10 +57,7 @@ def _deadline(value: Any, field: str = "deadline") -> int:
 
 
 def _task_index(ctx: RouteContext) -> int:
-    i = ctx.org_state.id_index.get(ctx.params["task"])
-    if i is None:
-        raise not_found()
-    return i
+    return found(ctx.org_state.id_index.get(ctx.params["task"]))
 
 
 def _respond_task(ctx: RouteContext, i: int, status: int = 200) -> web.Response:
