@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from time import monotonic
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from ._clock import Clock, LoopClock
@@ -166,9 +167,15 @@ _CALL_CACHE_LIMIT = 4096
 _new = tuple.__new__
 
 
+_BASE_TIME = asyncio.BaseEventLoop.time
+
+
 def _loop_now() -> float:
-    """``LoopClock().now()`` without the bound-method call (the default clock)."""
-    return asyncio.get_running_loop().time()
+    """``LoopClock().now()`` (the default clock) in one call: the standard loop's ``time()``
+    is ``time.monotonic()``, read directly; any other loop (a virtual-time one, uvloop) is
+    asked."""
+    loop = asyncio.get_running_loop()
+    return monotonic() if type(loop).time is _BASE_TIME else loop.time()
 
 
 def _overrides(hook: RequestHooks[Any], name: str) -> bool:

@@ -49,11 +49,12 @@ from typing import Any
 from opentelemetry import metrics, trace
 from opentelemetry.context import Context, attach, detach
 from opentelemetry.trace import (
+    INVALID_SPAN,
+    NonRecordingSpan,
     Span,
     SpanKind,
     Status,
     StatusCode,
-    get_current_span,
     set_span_in_context,
 )
 
@@ -147,15 +148,19 @@ class OpenTelemetryHooks(RequestHooks[_CallSpan]):
             self._attributes[call] = known
         name, span_attributes, attributes, finals = known
         span = self._tracer.start_span(name, kind=SpanKind.CLIENT, attributes=span_attributes)
-        recording = span.is_recording()
-        # A recording span, or a new non-recording one (sampled out: its context must reach
-        # the spans nested under it), is made current. The no-op tracer (no SDK) returns the
-        # span already current: making it current again would change nothing, so it is not.
-        token = (
-            attach(set_span_in_context(span))
-            if recording or span is not get_current_span()
-            else None
-        )
+        if span is INVALID_SPAN:
+            # The API's no-op tracer (no SDK) with no span current: it hands back the invalid
+            # span that is already current. Nothing to make current, record, detach or end;
+            # the metrics still go to the meter (a meter provider may be set without a tracer).
+            self._active.add(1, attributes)
+            return span, None, False, attributes, finals
+        # ``NonRecordingSpan`` is what the no-op tracer and a sampled-out SDK span are: no
+        # attribute or event is built for it (checked by type, not ``is_recording()``: one
+        # call less per request; another span class is treated as recording, which only
+        # costs the no-op calls). Any other span is made current (a sampled-out span too:
+        # the spans nested under it must see its context).
+        recording = type(span) is not NonRecordingSpan
+        token = attach(set_span_in_context(span))
         self._active.add(1, attributes)
         return span, token, recording, attributes, finals
 
