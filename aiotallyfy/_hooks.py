@@ -165,6 +165,7 @@ _CALL_CACHE_LIMIT = 4096
 # The records are built with ``tuple.__new__`` directly: a named tuple's own ``__new__`` is a
 # Python function, one more frame per attempt and per call for the same tuple.
 _new = tuple.__new__
+_RETRY = Verdict.RETRY  # an enum member read from its class costs ~0.15 us each time
 
 
 _BASE_TIME = asyncio.BaseEventLoop.time
@@ -249,7 +250,7 @@ class Observer:
     ) -> None:
         """Called by the request loop after each judged attempt (``HTTPCore.request``)."""
         status = raw.status if raw is not None else None
-        retrying = decision.verdict is Verdict.RETRY
+        retrying = decision.verdict is _RETRY
         request_bytes = None if streamed else len(body) if body is not None else 0
         response_bytes = None if streamed or raw is None else len(raw.body)
         state.attempts = number

@@ -73,14 +73,15 @@ _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OP
 _ORG = "aiotallyfy.organization.id"
 _CACHE_LIMIT = 4096
 _ENDINGS_LIMIT = 64  # statuses x error classes seen for one route: a bound, never reached
+_CLIENT = SpanKind.CLIENT  # an enum member read from its class costs ~0.15 us each time
 
 
-_Finals = dict[tuple[int | None, str | None], dict[str, Any]]
+_Finals = dict[int | tuple[int | None, str] | None, dict[str, Any]]
 # The per-call state: a tuple, built in one step (no ``__init__`` call per request). The span;
 # the context token, ``None`` when the span was already the current one (the API's no-op
 # tracer hands back the caller's span: nothing to make current, detach or end); whether the
 # span records (if not, no span attribute or event is built); the call's metric attributes
-# (bounded); the duration's attributes by ending (status, error type).
+# (bounded); the duration's attributes by ending (the status; with an error, status and type).
 _CallSpan = tuple[Span, "Token[Context] | None", bool, dict[str, Any], _Finals]
 _Known = tuple[str, dict[str, Any], dict[str, Any], _Finals]
 
@@ -147,7 +148,7 @@ class OpenTelemetryHooks(RequestHooks[_CallSpan]):
                 self._attributes.clear()  # a bound: org ids and ports are not ours to count
             self._attributes[call] = known
         name, span_attributes, attributes, finals = known
-        span = self._tracer.start_span(name, kind=SpanKind.CLIENT, attributes=span_attributes)
+        span = self._tracer.start_span(name, kind=_CLIENT, attributes=span_attributes)
         if span is INVALID_SPAN:
             # The API's no-op tracer (no SDK) with no span current: it hands back the invalid
             # span that is already current. Nothing to make current, record, detach or end;
@@ -215,7 +216,8 @@ class OpenTelemetryHooks(RequestHooks[_CallSpan]):
     def on_call_end(self, state: _CallSpan, result: CallResult) -> None:
         span, token, recording, attributes, finals = state
         status, error_type, outcome = result.status, result.error_type, result.outcome
-        ending = (status, error_type)
+        # By status alone when no error (no tuple to build per call), else by both.
+        ending = status if error_type is None else (status, error_type)
         final = finals.get(ending)
         if final is None:  # made once per status and error type (both bounded), then shared
             final = dict(attributes)
