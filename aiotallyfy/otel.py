@@ -44,13 +44,19 @@ turn it on only when that number is small. Both record ``aiotallyfy.organization
 from __future__ import annotations
 
 from contextvars import Token
-from dataclasses import dataclass
 from typing import Any
 
-from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
-from opentelemetry.context import Context
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.context import Context, attach, detach
+from opentelemetry.trace import (
+    INVALID_SPAN,
+    NonRecordingSpan,
+    Span,
+    SpanKind,
+    Status,
+    StatusCode,
+    set_span_in_context,
+)
 
 from ._hooks import AttemptInfo, CallInfo, CallResult, RequestHooks
 from ._version import __version__
@@ -67,19 +73,17 @@ _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OP
 _ORG = "aiotallyfy.organization.id"
 _CACHE_LIMIT = 4096
 _ENDINGS_LIMIT = 64  # statuses x error classes seen for one route: a bound, never reached
+_CLIENT = SpanKind.CLIENT  # an enum member read from its class costs ~0.15 us each time
 
 
-@dataclass(slots=True)
-class _CallSpan:
-    span: Span
-    token: Token[Context]
-    attributes: dict[str, Any]  # the call's metric attributes (bounded)
-    finals: dict[tuple[int | None, str | None], dict[str, Any]]  # duration's, by the ending
-
-
-_Known = tuple[
-    str, dict[str, Any], dict[str, Any], dict[tuple[int | None, str | None], dict[str, Any]]
-]
+_Finals = dict[int | tuple[int | None, str] | None, dict[str, Any]]
+# The per-call state: a tuple, built in one step (no ``__init__`` call per request). The span;
+# the context token, ``None`` when the span was already the current one (the API's no-op
+# tracer hands back the caller's span: nothing to make current, detach or end); whether the
+# span records (if not, no span attribute or event is built); the call's metric attributes
+# (bounded); the duration's attributes by ending (the status; with an error, status and type).
+_CallSpan = tuple[Span, "Token[Context] | None", bool, dict[str, Any], _Finals]
+_Known = tuple[str, dict[str, Any], dict[str, Any], _Finals]
 
 
 class OpenTelemetryHooks(RequestHooks[_CallSpan]):
@@ -104,7 +108,7 @@ class OpenTelemetryHooks(RequestHooks[_CallSpan]):
         self._org_on_spans = org_id_on_spans
         self._org_on_metrics = org_id_on_metrics
         self._wait_event_min = limiter_wait_event_min
-        self._attributes: dict[tuple[Any, ...], _Known] = {}
+        self._attributes: dict[CallInfo, _Known] = {}  # by the call: a tuple of its facts
         self._duration = meter.create_histogram(
             "http.client.request.duration",
             unit="s",
@@ -137,18 +141,29 @@ class OpenTelemetryHooks(RequestHooks[_CallSpan]):
         )
 
     def on_call_start(self, call: CallInfo) -> _CallSpan:
-        key = (call.method, call.route, call.server_address, call.server_port, call.org_id)
-        known = self._attributes.get(key)
+        known = self._attributes.get(call)  # ``CallInfo`` is a tuple: equal facts, one entry
         if known is None:
             known = self._attributes_for(call)
             if len(self._attributes) >= _CACHE_LIMIT:
                 self._attributes.clear()  # a bound: org ids and ports are not ours to count
-            self._attributes[key] = known
+            self._attributes[call] = known
         name, span_attributes, attributes, finals = known
-        span = self._tracer.start_span(name, kind=SpanKind.CLIENT, attributes=span_attributes)
-        token = otel_context.attach(trace.set_span_in_context(span))
+        span = self._tracer.start_span(name, kind=_CLIENT, attributes=span_attributes)
+        if span is INVALID_SPAN:
+            # The API's no-op tracer (no SDK) with no span current: it hands back the invalid
+            # span that is already current. Nothing to make current, record, detach or end;
+            # the metrics still go to the meter (a meter provider may be set without a tracer).
+            self._active.add(1, attributes)
+            return span, None, False, attributes, finals
+        # ``NonRecordingSpan`` is what the no-op tracer and a sampled-out SDK span are: no
+        # attribute or event is built for it (checked by type, not ``is_recording()``: one
+        # call less per request; another span class is treated as recording, which only
+        # costs the no-op calls). Any other span is made current (a sampled-out span too:
+        # the spans nested under it must see its context).
+        recording = type(span) is not NonRecordingSpan
+        token = attach(set_span_in_context(span))
         self._active.add(1, attributes)
-        return _CallSpan(span, token, attributes, finals)
+        return span, token, recording, attributes, finals
 
     def _attributes_for(self, call: CallInfo) -> _Known:
         """Span name, span attributes and metric attributes of a call, and a place for the
@@ -170,16 +185,17 @@ class OpenTelemetryHooks(RequestHooks[_CallSpan]):
         return f"{method} {call.route}", span_attributes, attributes, {}
 
     def on_attempt(self, state: _CallSpan, attempt: AttemptInfo) -> None:
-        span, attributes = state.span, state.attributes
-        self._limiter_wait.record(attempt.limiter_wait, attributes)
-        if attempt.limiter_wait >= self._wait_event_min:
+        span, _, recording, attributes, _ = state
+        wait = attempt.limiter_wait
+        self._limiter_wait.record(wait, attributes)
+        if recording and wait >= self._wait_event_min:
             span.add_event(
                 "aiotallyfy.limiter.wait",
-                {"aiotallyfy.attempt": attempt.number, "aiotallyfy.wait": attempt.limiter_wait},
+                {"aiotallyfy.attempt": attempt.number, "aiotallyfy.wait": wait},
             )
         if attempt.status == 429:
             self._rate_limited.add(1, attributes)
-            if attempt.scope_paused and attempt.retry_in is not None:
+            if recording and attempt.scope_paused and attempt.retry_in is not None:
                 span.add_event(
                     "aiotallyfy.rate_limited",
                     {"aiotallyfy.attempt": attempt.number, "aiotallyfy.pause": attempt.retry_in},
@@ -187,50 +203,54 @@ class OpenTelemetryHooks(RequestHooks[_CallSpan]):
         if attempt.retry_in is not None:
             reason = attempt.error or str(attempt.status)
             self._retries.add(1, {**attributes, "aiotallyfy.retry.reason": reason})
-            span.add_event(
-                "aiotallyfy.retry",
-                {
-                    "aiotallyfy.attempt": attempt.number,
-                    "aiotallyfy.retry.reason": reason,
-                    "aiotallyfy.retry.delay": attempt.retry_in,
-                },
-            )
+            if recording:
+                span.add_event(
+                    "aiotallyfy.retry",
+                    {
+                        "aiotallyfy.attempt": attempt.number,
+                        "aiotallyfy.retry.reason": reason,
+                        "aiotallyfy.retry.delay": attempt.retry_in,
+                    },
+                )
 
     def on_call_end(self, state: _CallSpan, result: CallResult) -> None:
-        span, attributes = state.span, state.attributes
-        error_type = result.error_type
-        ending = (result.status, error_type)
-        final = state.finals.get(ending)
+        span, token, recording, attributes, finals = state
+        status, error_type, outcome = result.status, result.error_type, result.outcome
+        # By status alone when no error (no tuple to build per call), else by both.
+        ending = status if error_type is None else (status, error_type)
+        final = finals.get(ending)
         if final is None:  # made once per status and error type (both bounded), then shared
             final = dict(attributes)
-            if result.status is not None:
-                final["http.response.status_code"] = result.status
+            if status is not None:
+                final["http.response.status_code"] = status
             if error_type is not None:
                 final["error.type"] = error_type
-            if len(state.finals) >= _ENDINGS_LIMIT:
-                state.finals.clear()
-            state.finals[ending] = final
+            if len(finals) >= _ENDINGS_LIMIT:
+                finals.clear()
+            finals[ending] = final
         self._duration.record(result.duration, final)
         self._active.add(-1, attributes)
-        if result.outcome == "outcome_unknown":
+        if outcome == "outcome_unknown":
             self._outcome_unknown.add(1, attributes)
-        span_attributes: dict[str, Any] = {
-            "aiotallyfy.attempts": result.attempts,
-            "aiotallyfy.limiter.wait": result.limiter_wait,
-            "aiotallyfy.outcome": result.outcome,
-        }
-        if result.status is not None:
-            span_attributes["http.response.status_code"] = result.status
-        if error_type is not None:
-            span_attributes["error.type"] = error_type
-        if result.attempts > 1:
-            span_attributes["http.request.resend_count"] = result.attempts - 1
-        if result.request_bytes is not None:
-            span_attributes["http.request.body.size"] = result.request_bytes
-        if result.response_bytes is not None:
-            span_attributes["http.response.body.size"] = result.response_bytes
-        span.set_attributes(span_attributes)
-        if result.outcome in ("error", "outcome_unknown"):
-            span.set_status(Status(StatusCode.ERROR, error_type))
-        otel_context.detach(state.token)
-        span.end()
+        if recording:  # a non-recording span drops attributes and status: none is built
+            span_attributes: dict[str, Any] = {
+                "aiotallyfy.attempts": result.attempts,
+                "aiotallyfy.limiter.wait": result.limiter_wait,
+                "aiotallyfy.outcome": outcome,
+            }
+            if status is not None:
+                span_attributes["http.response.status_code"] = status
+            if error_type is not None:
+                span_attributes["error.type"] = error_type
+            if result.attempts > 1:
+                span_attributes["http.request.resend_count"] = result.attempts - 1
+            if result.request_bytes is not None:
+                span_attributes["http.request.body.size"] = result.request_bytes
+            if result.response_bytes is not None:
+                span_attributes["http.response.body.size"] = result.response_bytes
+            span.set_attributes(span_attributes)
+            if outcome in ("error", "outcome_unknown"):
+                span.set_status(Status(StatusCode.ERROR, error_type))
+        if token is not None:  # otherwise the span is the caller's, not ours to end
+            detach(token)
+            span.end()

@@ -28,9 +28,15 @@ read:
 - ``loop``: ``client.me()`` through the whole request loop (limiter, retry policy, hooks) with
   an in-process transport that answers at once, so only client code is timed (noisier: the
   loop itself is ~50-80 us here);
-- ``sdk-floor`` (``otel-sdk`` only): the OpenTelemetry SDK calls one call makes, without
-  aiotallyfy (one span made current and ended, four metric measurements): the part of
-  ``otel-sdk`` that is the SDK's own cost, whoever calls it.
+- ``sdk-floor`` (``otel-sdk`` only): the OpenTelemetry SDK calls one call makes through
+  ``OpenTelemetryHooks``, made directly with the same arguments (``floor_calls``: one
+  ``CLIENT`` span started with the same attributes and made current, four metric
+  measurements with the same attribute dicts, the same six end attributes, detach, end), no
+  more, no less: the part of ``otel-sdk`` that is the SDK's own cost, whoever calls it. It is
+  timed in both shapes: alone (against ``dispatch``) and around a hook-less ``client.me()``
+  (against ``loop``, minus ``loop``/``none``: the SDK costs more between the loop's own
+  work than in a tight loop). ``ours`` = ``otel-sdk`` minus that floor, shape by shape: what
+  aiotallyfy adds (the observer, the hook's own code).
 """
 
 from __future__ import annotations
@@ -176,32 +182,123 @@ def dispatch_us(observer: Observer | None, n: int) -> float:
     return (time.process_time() - started) / n * 1e6
 
 
+class FloorCalls:
+    """Exactly the SDK calls ``OpenTelemetryHooks`` makes for one successful ``GET`` with one
+    attempt, with the same arguments, made directly (``check_floor`` compares what the two
+    record before any timing)."""
+
+    def __init__(self, route: str, port: int, hooks: Any = None) -> None:
+        from opentelemetry import context, trace
+        from opentelemetry.trace import SpanKind
+
+        self.attach, self.detach = context.attach, context.detach
+        self.in_context = trace.set_span_in_context
+        self.kind = SpanKind.CLIENT
+        hooks = hooks or otel_hooks(sdk=True)
+        self.tracer = hooks._tracer
+        self.active = hooks._active
+        self.duration = hooks._duration
+        self.wait = hooks._limiter_wait
+        self.name = f"GET {route}"
+        self.attributes = {
+            "http.request.method": "GET",
+            "url.template": route,
+            "server.address": "127.0.0.1",
+            "server.port": port,
+        }
+        self.final = {**self.attributes, "http.response.status_code": 200}
+        self.end_attributes = {
+            "aiotallyfy.attempts": 1,
+            "aiotallyfy.limiter.wait": 0.0,
+            "aiotallyfy.outcome": "success",
+            "http.response.status_code": 200,
+            "http.request.body.size": 0,
+            "http.response.body.size": len(ME),
+        }
+
+    def start(self) -> tuple[Any, Any]:
+        span = self.tracer.start_span(self.name, kind=self.kind, attributes=self.attributes)
+        token = self.attach(self.in_context(span))
+        self.active.add(1, self.attributes)
+        return span, token
+
+    def end(self, span: Any, token: Any) -> None:
+        self.wait.record(0.0, self.attributes)  # on_attempt
+        self.duration.record(0.001, self.final)  # on_call_end
+        self.active.add(-1, self.attributes)
+        span.set_attributes(self.end_attributes)
+        self.detach(token)
+        span.end()
+
+
+async def check_floor() -> None:
+    """The floor records what ``OpenTelemetryHooks`` records for one ``client.me()`` (span
+    name, kind, attributes, events; every metric point's attributes and value), or the
+    subtraction would not be honest."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from aiotallyfy.otel import OpenTelemetryHooks
+
+    seen = []
+    for direct in (False, True):
+        spans, reader = InMemorySpanExporter(), InMemoryMetricReader()
+        tracer_provider = TracerProvider()
+        tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+        hooks = OpenTelemetryHooks(
+            tracer_provider=tracer_provider,
+            meter_provider=MeterProvider(metric_readers=[reader]),
+        )
+        client = loop_client([] if direct else [hooks])
+        if direct:
+            floor = FloorCalls("/me", 9, hooks)
+            span, token = floor.start()
+            await client.me()
+            floor.end(span, token)
+        else:
+            await client.me()
+        await client.aclose()
+        (span,) = spans.get_finished_spans()
+        data = reader.get_metrics_data()
+        assert data is not None
+        points = sorted(
+            (m.name, sorted((p.attributes or {}).items()), getattr(p, "count", None))
+            for r in data.resource_metrics
+            for sm in r.scope_metrics
+            for m in sm.metrics
+            for p in m.data.data_points
+        )
+        seen.append((span.name, span.kind, dict(span.attributes or {}), span.events, points))
+    if seen[0] != seen[1]:
+        raise SystemExit(f"the floor does not make the hooks' SDK calls:\n{seen[0]}\n{seen[1]}")
+
+
 def sdk_floor_us(n: int) -> float:
     """The SDK calls one successful call makes through ``OpenTelemetryHooks``, without it."""
-    from opentelemetry import context, trace
-
-    hooks = otel_hooks(sdk=True)
-    tracer = hooks._tracer  # type: ignore[attr-defined]
-    active, duration, wait = hooks._active, hooks._duration, hooks._limiter_wait  # type: ignore[attr-defined]
-    attributes = {
-        "http.request.method": "GET",
-        "url.template": "/organizations/{org}/tasks/{task}",
-        "server.address": "127.0.0.1",
-        "server.port": 443,
-    }
-    final = {**attributes, "http.response.status_code": 200}
+    floor = FloorCalls("/organizations/{org}/tasks/{task}", 443)
+    start, end = floor.start, floor.end
     gc.collect()
     started = time.process_time()
     for _ in range(n):
-        span = tracer.start_span("GET /organizations/{org}/tasks/{task}", attributes=attributes)
-        token = context.attach(trace.set_span_in_context(span))
-        active.add(1, attributes)
-        wait.record(0.0, attributes)
-        duration.record(0.001, final)
-        active.add(-1, attributes)
-        span.set_attributes({"aiotallyfy.attempts": 1, "http.response.status_code": 200})
-        context.detach(token)
-        span.end()
+        span, token = start()
+        end(span, token)
+    return (time.process_time() - started) / n * 1e6
+
+
+async def loop_floor_us(client: TallyfyClient, n: int) -> float:
+    """A hook-less ``client.me()`` with the SDK calls ``OpenTelemetryHooks`` would make for it
+    around it (minus ``loop``/``none``: the SDK's own cost in the loop's shape)."""
+    floor = FloorCalls("/me", 9)
+    start, end = floor.start, floor.end
+    gc.collect()
+    started = time.process_time()
+    for _ in range(n):
+        span, token = start()
+        await client.me()
+        end(span, token)
     return (time.process_time() - started) / n * 1e6
 
 
@@ -214,6 +311,7 @@ def observer_for(name: str) -> Observer | None:
 
 
 async def run(args: argparse.Namespace) -> None:
+    await check_floor()
     results: dict[tuple[str, str], list[float]] = {}
     loop_clients = {name: loop_client(hooks_for(name)) for name in CONFIGS}
     observers = {name: observer_for(name) for name in CONFIGS}
@@ -222,6 +320,7 @@ async def run(args: argparse.Namespace) -> None:
             await per_request_us(loop_clients[name], 500)
             dispatch_us(observers[name], 500)
         sdk_floor_us(500)
+        await loop_floor_us(loop_clients["none"], 500)
         for round_number in range(args.rounds):
             order = CONFIGS[round_number % 4 :] + CONFIGS[: round_number % 4]
             for name in order:
@@ -231,7 +330,10 @@ async def run(args: argparse.Namespace) -> None:
                 results.setdefault(("loop", name), []).append(
                     await per_request_us(loop_clients[name], args.n)
                 )
-            results.setdefault(("sdk-floor", "otel-sdk"), []).append(sdk_floor_us(args.n))
+            results.setdefault(("dispatch", "sdk-floor"), []).append(sdk_floor_us(args.n))
+            results.setdefault(("loop", "sdk-floor"), []).append(
+                await loop_floor_us(loop_clients["none"], args.n)
+            )
     finally:
         for client in loop_clients.values():
             await client.aclose()
@@ -240,15 +342,15 @@ async def run(args: argparse.Namespace) -> None:
         f"per-call cost of observability, median of {args.rounds} alternating rounds of "
         f"{args.n} calls (one attempt each)"
     )
-    print(f"{'shape':<9} {'config':<9} {'us/call':>8} {'vs none':>8}")
+    print(f"{'shape':<9} {'config':<9} {'us/call':>8} {'vs none':>8} {'ours':>6}")
     for shape in ("dispatch", "loop"):
         base = statistics.median(results[(shape, "none")])
-        for name in CONFIGS:
+        floor = statistics.median(results[(shape, "sdk-floor")])
+        for name in (*CONFIGS, "sdk-floor"):
             us = statistics.median(results[(shape, name)])
             delta = "" if name == "none" else f"{us - base:+.1f}"
-            print(f"{shape:<9} {name:<9} {us:>8.2f} {delta:>8}")
-    floor = statistics.median(results[("sdk-floor", "otel-sdk")])
-    print(f"{'sdk-floor':<9} {'otel-sdk':<9} {floor:>8.2f}")
+            ours = f"{us - floor:+.1f}" if name == "otel-sdk" else ""
+            print(f"{shape:<9} {name:<9} {us:>8.2f} {delta:>8} {ours:>6}")
 
 
 def main() -> None:

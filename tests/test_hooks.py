@@ -299,3 +299,31 @@ async def test_hooks_overriding_some_methods_get_exactly_those_with_state_none()
         2,
     )
     assert result.rate_limited == 1
+
+
+def test_the_observer_reads_the_loops_own_clock() -> None:
+    """``_loop_now`` reads ``time.monotonic`` directly on the standard loop (whose ``time()``
+    it is) and asks any other loop: a virtual clock's calls are timed in virtual seconds."""
+    from aiotallyfy._hooks import _loop_now
+    from aiotallyfy.testing import VirtualTimeLoop
+
+    async def read() -> tuple[float, float, float]:
+        loop = asyncio.get_running_loop()
+        assert type(loop).time is asyncio.BaseEventLoop.time
+        before = loop.time()
+        now = _loop_now()
+        return before, now, loop.time()
+
+    before, now, after = asyncio.run(read())  # the standard loop
+    assert before <= now <= after
+    virtual = VirtualTimeLoop()
+    try:
+
+        async def later() -> float:
+            await asyncio.sleep(1000)
+            return _loop_now()
+
+        start = virtual.time()
+        assert virtual.run_until_complete(later()) == start + 1000
+    finally:
+        virtual.close()

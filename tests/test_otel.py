@@ -297,3 +297,79 @@ async def test_a_hook_failing_at_start_leaves_the_span_and_context_intact(
         "request hook FailsToStart raised RuntimeError; ignored (further errors from it are "
         "not logged)"
     ]
+
+
+class CurrentSpans(RequestHooks[None]):
+    """Records the span current when each attempt is reported (what aiohttp's own
+    instrumentation would nest under)."""
+
+    def __init__(self) -> None:
+        self.spans: list[trace.Span] = []
+
+    def on_attempt(self, state: None, attempt: AttemptInfo) -> None:
+        self.spans.append(trace.get_current_span())
+
+
+async def test_no_sdk_tracer_records_metrics_and_leaves_the_context_alone(
+    fake: FakeTallyfy,
+) -> None:
+    reader = InMemoryMetricReader()
+    hooks = OpenTelemetryHooks(
+        tracer_provider=trace.NoOpTracerProvider(),
+        meter_provider=MeterProvider(metric_readers=[reader]),
+    )
+    current = CurrentSpans()
+    remote = trace.NonRecordingSpan(
+        trace.SpanContext(0x1234, 0x5678, is_remote=True, trace_flags=trace.TraceFlags(1))
+    )
+    async with TallyfyClient(fake.token, base_url=fake.base_url, hooks=[hooks, current]) as client:
+        await client.me()  # nothing current: the no-op tracer hands back the invalid span
+        with trace.use_span(remote):  # a propagated parent, no SDK: handed back too
+            await client.me()
+            assert trace.get_current_span() is remote
+    assert current.spans == [trace.INVALID_SPAN, remote]
+    assert trace.get_current_span() is trace.INVALID_SPAN
+    data = reader.get_metrics_data()
+    assert data is not None
+    points = {
+        m.name: [(dict(p.attributes or {}), getattr(p, "count", getattr(p, "value", None)))
+                 for p in m.data.data_points]
+        for r in data.resource_metrics for s in r.scope_metrics for m in s.metrics
+    }  # fmt: skip
+    base = {
+        "http.request.method": "GET",
+        "url.template": "/me",
+        "server.address": "127.0.0.1",
+        "server.port": fake.port,
+    }
+    assert points == {
+        "http.client.request.duration": [({**base, "http.response.status_code": 200}, 2)],
+        "http.client.active_requests": [(base, 0)],
+        "aiotallyfy.client.limiter.wait": [(base, 2)],
+    }
+
+
+async def test_a_sampled_out_span_is_current_during_the_call_and_nothing_is_exported(
+    fake: FakeTallyfy,
+) -> None:
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    spans = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ALWAYS_OFF)
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    current = CurrentSpans()
+    async with TallyfyClient(
+        fake.token,
+        base_url=fake.base_url,
+        hooks=[OpenTelemetryHooks(tracer_provider=provider), current],
+    ) as client:
+        await client.me()
+        await client.me()
+    first, second = (s.get_span_context() for s in current.spans)
+    assert first.is_valid  # a new span of its own, made current...
+    assert second.is_valid
+    assert first.span_id != second.span_id
+    assert not first.trace_flags.sampled  # ...that tells the spans under it: not sampled
+    assert not any(s.is_recording() for s in current.spans)
+    assert trace.get_current_span() is trace.INVALID_SPAN
+    assert spans.get_finished_spans() == ()
