@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar, runtime_checkable
 
@@ -119,9 +119,24 @@ def parse_page(payload: Any) -> PageInfo:
         return PageInfo(data, None, None, None, False)
     if not isinstance(pagination, dict):
         raise PaginationError(f"meta.pagination is {_shown(pagination)}, not an object")
-    total, count, per_page, current_page, total_pages = (
-        _counter(pagination, name) for name in _COUNTERS
+    get: Callable[[str], Any] = pagination.get
+    total, count, per_page, current_page, total_pages = counters = (
+        get("total"),
+        get("count"),
+        get("per_page"),
+        get("current_page"),
+        get("total_pages"),
     )
+    # The usual page has all five as non-negative ints: checked at once; anything else
+    # one by one (``_counter``), for the error that names the counter.
+    if not (
+        type(total) is type(count) is type(per_page) is type(current_page) is int
+        and type(total_pages) is int
+        and min(counters) >= 0
+    ):
+        total, count, per_page, current_page, total_pages = (
+            _counter(pagination, name) for name in _COUNTERS
+        )
     links = pagination.get("links")
     if isinstance(links, dict):
         has_next = bool(links.get("next"))
@@ -226,6 +241,7 @@ class _Walk:
         "exclude",
         "first_total",
         "growth",
+        "held",
         "last_page",
         "limit",
         "next_link",
@@ -259,6 +275,7 @@ class _Walk:
         self.next_link = False
         self.empty_page: int | None = None
         self.recent: deque[tuple[set[Any], int]] = deque()  # (ids, items on the page)
+        self.held = 0  # items on the pages in ``recent``
         self.page_keys: set[tuple[Any, Any, int]] = set()
 
     @property
@@ -337,7 +354,12 @@ class _Walk:
         """The items this list did not hand out before (by id); remembers the page's ids."""
         recent = self.recent
         keys = _distinct_ids(items)
-        if keys is not None and all(seen.isdisjoint(keys) for seen, _ in recent):
+        if keys is not None:
+            for seen, _ in recent:
+                if not seen.isdisjoint(keys):
+                    keys = None
+                    break
+        if keys is not None:
             fresh = items  # the usual page: every id new, nothing to filter
         else:
             keys = set()
@@ -350,13 +372,13 @@ class _Walk:
                     keys.add(key)
                 fresh.append(item)
         recent.append((keys, len(items)))
+        self.held += len(items)
         if self.first_total is not None:
             # Keep the newest page, and older ones while the newer ones hold fewer than
             # ``growth`` items: an item ``growth`` places on can only be one of those.
-            newer = sum(size for _, size in recent) - recent[0][1]
-            while len(recent) > 1 and newer >= self.growth:
-                recent.popleft()
-                newer -= recent[0][1]
+            growth = self.growth
+            while len(recent) > 1 and self.held - recent[0][1] >= growth:
+                self.held -= recent.popleft()[1]
         return fresh
 
     def more(self, number: int, raw_items: bool) -> bool:
@@ -646,14 +668,14 @@ class AsyncPager(Generic[T]):
                     else fetch({**params, "page": number}, decode=False)
                 )
                 del pending
-                page = Page[T](number, body, walk, capacity)
+                page: Page[T] = Page(number, body, walk, capacity)
                 del body
                 yield page
                 page._settle()
                 if page.malformed:
                     # Not JSON: fetch it again through the retry layer, which retries it.
                     body = await fetch({**params, "page": number}, decode=True)
-                    page = Page[T](number, body, walk, capacity)
+                    page = Page(number, body, walk, capacity)
                     del body
                     yield page
                     page._settle()

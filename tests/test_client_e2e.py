@@ -464,6 +464,36 @@ async def test_cancelling_the_fan_out_consumer_cancels_every_worker() -> None:
         assert seen
 
 
+async def test_leaving_the_item_loop_and_closing_it_cancels_every_worker() -> None:
+    # The item iterator is a class over the page stream (not an async generator): leaving
+    # its loop and closing it must still reach the stream's cleanup and stop every worker.
+    async with (
+        FakeTallyfy(orgs=6, tasks_per_org=1000, latency=5.0, seed=26) as fake,
+        client_for(fake) as client,
+    ):
+        org_ids = await client.all_org_ids()
+        items = aiter(client.fan_out_stream(org_ids, client.tasks.list_mine, buffer=10))
+        taken = [item async for item in _first(items, 150)]
+        assert len(taken) == 150
+        assert len({task["id"] for _, task in taken}) == 150
+        await items.aclose()  # type: ignore[attr-defined]
+        workers = [t for t in asyncio.all_tasks() if t.get_name().startswith("aiotallyfy-stream")]
+        assert workers == []
+        sent = len(fake.requests)
+        await asyncio.sleep(60.0)
+        assert len(fake.requests) == sent  # nothing kept running behind the caller
+        with pytest.raises(StopAsyncIteration):
+            await anext(items)
+
+
+async def _first(items: Any, n: int) -> Any:
+    async for item in items:
+        yield item
+        n -= 1
+        if n == 0:
+            return
+
+
 async def test_stream_export_is_exact_and_reports_failed_orgs() -> None:
     async with FakeTallyfy(
         orgs=6, tasks_per_org=[0, 5, 150, 260, 40, 99], forbidden_orgs=1, seed=27
