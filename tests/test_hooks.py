@@ -327,3 +327,26 @@ def test_the_observer_reads_the_loops_own_clock() -> None:
         assert virtual.run_until_complete(later()) == start + 1000
     finally:
         virtual.close()
+
+
+async def test_a_call_cancelled_while_waiting_to_retry_counts_that_retry() -> None:
+    """A 429 (``Retry-After: 30``) is judged ``retry``; the call is cancelled while the scope is
+    paused, before a second attempt: one attempt, one retry, one 429, the last status kept."""
+    recorder = Recorder()
+    async with FakeTallyfy(orgs=1, tasks_per_org=1) as fake:
+        org = fake.data.org_ids[0]
+        (task,) = fake.data.task_ids(org)
+        fake.inject("429", path_contains=task, retry_after=30)
+        async with client_for(fake, recorder) as client:
+            pending = asyncio.create_task(client.tasks.get(org, task))
+            await asyncio.sleep(5)
+            pending.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await pending
+    assert [kind for kind, _, _ in recorder.seen] == ["start", "attempt", "end"]
+    attempt, result = recorder.seen[1][1], recorder.seen[2][1]
+    assert (attempt.status, attempt.verdict, attempt.scope_paused) == (429, "retry", True)
+    assert (
+        result.outcome, result.status, result.attempts, result.retries, result.rate_limited,
+    ) == ("cancelled", 429, 1, 1, 1)  # fmt: skip
+    assert result.duration == pytest.approx(5.0)
