@@ -23,8 +23,9 @@ what a busy service pays), medians over the rounds; the differences to ``none`` 
 read:
 
 - ``dispatch``: exactly what the request loop adds per call with hooks, timed alone: the
-  observer's ``start``, one ``attempt`` and ``finish`` (for ``none``: the loop's
-  ``observer is not None`` check). The precise figure.
+  observer's ``start`` (with the clock reading the loop takes only for it), one ``attempt``
+  and ``finish`` (for ``none``: the loop's ``observer is not None`` check). The precise
+  figure.
 - ``loop``: ``client.me()`` through the whole request loop (limiter, retry policy, hooks) with
   an in-process transport that answers at once, so only client code is timed (noisier: the
   loop itself is ~50-80 us here);
