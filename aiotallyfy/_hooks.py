@@ -131,34 +131,13 @@ class RequestHooks(Generic[S]):
         return None
 
 
-class _CallState:
-    """What the observer tracks for one call in flight (a local of the request loop)."""
-
-    __slots__ = (
-        "attempts",
-        "call",
-        "limiter_wait",
-        "rate_limited",
-        "request_bytes",
-        "response_bytes",
-        "retries",
-        "started",
-        "states",
-        "status",
-    )
-
-    def __init__(self, call: CallInfo, started: float, states: list[Any]) -> None:
-        self.call = call
-        self.started = started
-        self.states = states
-        self.attempts = 0
-        self.retries = 0
-        self.rate_limited = 0
-        self.limiter_wait = 0.0
-        self.status: int | None = None
-        self.request_bytes: int | None = None
-        self.response_bytes: int | None = None
-
+# What the observer tracks for one call in flight (a local of the request loop): a list built
+# from a literal (one allocation, no ``__init__`` frame), read by position: the ``CallInfo``;
+# the start time; the hook's state (one hook) or the hooks' states (a list, several); the last
+# ``AttemptInfo`` (attempts, status, sizes and retries follow from it); the limiter waits'
+# sum; the 429s seen.
+_CallState = list[Any]
+_CALL, _STARTED, _STATES, _LAST, _WAITED, _RATE_LIMITED = range(6)
 
 _NOT_STARTED: Any = object()  # the state of a hook whose ``on_call_start`` raised
 _CALL_CACHE_LIMIT = 4096
@@ -166,6 +145,7 @@ _CALL_CACHE_LIMIT = 4096
 # Python function, one more frame per attempt and per call for the same tuple.
 _new = tuple.__new__
 _RETRY = Verdict.RETRY  # an enum member read from its class costs ~0.15 us each time
+_RETRY_VALUE = Verdict.RETRY.value
 
 
 _BASE_TIME = asyncio.BaseEventLoop.time
@@ -184,10 +164,26 @@ def _overrides(hook: RequestHooks[Any], name: str) -> bool:
     return getattr(type(hook), name) is not getattr(RequestHooks, name)
 
 
+def _outcome_of(error: BaseException) -> str:
+    if isinstance(error, asyncio.CancelledError):
+        return "cancelled"
+    if isinstance(error, OutcomeUnknownError):
+        return "outcome_unknown"
+    return "error"
+
+
 class Observer:
     """Turns the request loop's locals into ``CallInfo``/``AttemptInfo``/``CallResult`` and hands
     them to every hook. One per client; ``HTTPCore.request`` calls ``start`` once per call,
-    ``attempt`` after each judged attempt and ``finish`` when the call ends."""
+    ``attempt`` after each judged attempt and ``finish`` when the call ends.
+
+    Per call and per attempt this is the hooks' whole cost in the loop, so it is lean: the
+    loop hands over the clock readings it takes anyway (the call's start, the end of a
+    successful call), the per-call state is one list, ``attempt`` keeps only the record (whose
+    facts ``finish`` reads back) and two sums, and does nothing at all when no hook reads
+    attempts or results. With exactly one hook (the usual case: one exporter) its methods are
+    bound once and called directly, with no loop over hooks and no list of states.
+    """
 
     __slots__ = (
         "_attempts",
@@ -197,9 +193,13 @@ class Observer:
         "_ends",
         "_hooks",
         "_now",
+        "_on_attempt",
+        "_on_end",
+        "_on_start",
         "_port",
         "_server",
         "_starts",
+        "_tracks",
     )
 
     def __init__(
@@ -211,14 +211,20 @@ class Observer:
         self._starts = tuple((i, h) for i, h in enumerate(hooks) if _overrides(h, "on_call_start"))
         self._attempts = tuple((i, h) for i, h in enumerate(hooks) if _overrides(h, "on_attempt"))
         self._ends = tuple((i, h) for i, h in enumerate(hooks) if _overrides(h, "on_call_end"))
+        self._tracks = bool(self._attempts or self._ends)  # whether ``attempt`` has work
+        # One hook: its overriding methods, bound once (``None``: not overridden).
+        one = self._hooks[0] if self._count == 1 else None
+        self._on_start = one.on_call_start if one is not None and self._starts else None
+        self._on_attempt = one.on_attempt if one is not None and self._attempts else None
+        self._on_end = one.on_call_end if one is not None and self._ends else None
         self._now = _loop_now if type(clock) is LoopClock else clock.now
         self._calls: dict[tuple[str, str, str | None], CallInfo] = {}
         self._server = server
         self._port = port
         self._broken: set[int] = set()
 
-    def start(self, method: str, path: str, org_id: str | None) -> _CallState:
-        started = self._now()
+    def start(self, method: str, path: str, org_id: str | None, started: float) -> _CallState:
+        """A call begins at ``started`` (the request loop's clock, read by the loop)."""
         key = (method, path, org_id)
         call = self._calls.get(key)
         if call is None:  # immutable, so one per method, path and organization serves all
@@ -226,15 +232,24 @@ class Observer:
             if len(self._calls) >= _CALL_CACHE_LIMIT:
                 self._calls.clear()  # paths carry ids: the cache must not grow with them
             self._calls[key] = call
-        # A hook that keeps the default ``on_call_start`` has the state it would return: None.
+        if self._count == 1:
+            # A hook that keeps the default ``on_call_start`` has the state it would return.
+            state: Any = None
+            if self._on_start is not None:
+                try:
+                    state = self._on_start(call)
+                except Exception as exc:
+                    self._failed(self._hooks[0], exc)
+                    state = _NOT_STARTED  # this call is not reported to that hook again
+            return [call, started, state, None, 0.0, 0]
         states: list[Any] = [None] * self._count
         for i, hook in self._starts:
             try:
                 states[i] = hook.on_call_start(call)
             except Exception as exc:
                 self._failed(hook, exc)
-                states[i] = _NOT_STARTED  # this call is not reported to that hook again
-        return _CallState(call, started, states)
+                states[i] = _NOT_STARTED
+        return [call, started, states, None, 0.0, 0]
 
     def attempt(
         self,
@@ -249,38 +264,46 @@ class Observer:
         streamed: bool,
     ) -> None:
         """Called by the request loop after each judged attempt (``HTTPCore.request``)."""
-        status = raw.status if raw is not None else None
-        retrying = decision.verdict is _RETRY
-        request_bytes = None if streamed else len(body) if body is not None else 0
-        response_bytes = None if streamed or raw is None else len(raw.body)
-        state.attempts = number
-        state.status = status
-        state.limiter_wait += limiter_wait
-        state.request_bytes = request_bytes
-        state.response_bytes = response_bytes
-        if retrying:
-            state.retries += 1
-        if status == 429:
-            state.rate_limited += 1
-        if not self._attempts:
-            return  # no hook reads attempts: the record is not built
+        if not self._tracks:
+            return  # no hook reads attempts or results
+        verdict = decision.verdict
+        retrying = verdict is _RETRY
+        if raw is None:
+            status = response_bytes = None
+        else:
+            status = raw.status
+            response_bytes = None if streamed else len(raw.body)
         info: AttemptInfo = _new(
             AttemptInfo,
             (
-                state.call,
+                state[_CALL],
                 number,
                 status,
                 None if isinstance(outcome, HTTPOutcome) else outcome.kind.value,
                 duration,
                 limiter_wait,
-                decision.verdict._value_,  # not ``.value``: a slow descriptor
+                verdict._value_,  # not ``.value``: a slow descriptor
                 decision.delay if retrying else None,
                 retrying and decision.pause_scope is not None,
-                request_bytes,
+                None if streamed else len(body) if body is not None else 0,
                 response_bytes,
             ),
         )
-        states = state.states
+        state[_LAST] = info
+        state[_WAITED] += limiter_wait
+        if status == 429:
+            state[_RATE_LIMITED] += 1
+        if self._on_attempt is not None:  # one hook
+            hook_state = state[_STATES]
+            if hook_state is not _NOT_STARTED:
+                try:
+                    self._on_attempt(hook_state, info)
+                except Exception as exc:
+                    self._failed(self._hooks[0], exc)
+            return
+        if self._count == 1 or not self._attempts:
+            return
+        states = state[_STATES]
         for i, hook in self._attempts:
             hook_state = states[i]
             if hook_state is _NOT_STARTED:
@@ -290,36 +313,49 @@ class Observer:
             except Exception as exc:
                 self._failed(hook, exc)
 
-    def finish(self, state: _CallState, error: BaseException | None) -> None:
+    def finish(self, state: _CallState, error: BaseException | None, ended: float | None) -> None:
+        """The call ended: returned (``error`` None) or raised. ``ended`` is the loop's last
+        clock reading when it is the end (a success: the answer just came), else ``None`` and
+        the clock is read here."""
         if not self._ends:
             return  # no hook reads results: the record is not built
-        if error is None:
-            outcome, error_type = "success", None
+        if self._on_end is not None and state[_STATES] is _NOT_STARTED:
+            return
+        last: AttemptInfo | None = state[_LAST]
+        if last is None:  # no attempt was judged (the token provider or the limiter raised)
+            attempts = retries = 0
+            status = request_bytes = response_bytes = None
         else:
-            error_type = type(error).__name__
-            if isinstance(error, asyncio.CancelledError):
-                outcome = "cancelled"
-            elif isinstance(error, OutcomeUnknownError):
-                outcome = "outcome_unknown"
-            else:
-                outcome = "error"
+            attempts = last.number
+            status = last.status
+            # Every judged attempt but the last was retried; the last, if cancelled or
+            # failed in its retry wait.
+            retries = attempts if last.verdict == _RETRY_VALUE else attempts - 1
+            request_bytes = last.request_bytes
+            response_bytes = last.response_bytes
         result: CallResult = _new(
             CallResult,
             (
-                state.call,
-                outcome,
-                state.status,
-                error_type,
-                state.attempts,
-                state.retries,
-                state.rate_limited,
-                self._now() - state.started,
-                state.limiter_wait,
-                state.request_bytes,
-                state.response_bytes,
+                state[_CALL],
+                "success" if error is None else _outcome_of(error),
+                status,
+                None if error is None else type(error).__name__,
+                attempts,
+                retries,
+                state[_RATE_LIMITED],
+                (self._now() if ended is None else ended) - state[_STARTED],
+                state[_WAITED],
+                request_bytes,
+                response_bytes,
             ),
         )
-        states = state.states
+        if self._on_end is not None:  # one hook, started
+            try:
+                self._on_end(state[_STATES], result)
+            except Exception as exc:
+                self._failed(self._hooks[0], exc)
+            return
+        states = state[_STATES]
         for i, hook in self._ends:
             hook_state = states[i]
             if hook_state is _NOT_STARTED:

@@ -232,7 +232,26 @@ class OpenTelemetryHooks(RequestHooks[_CallSpan]):
         self._active.add(-1, attributes)
         if outcome == "outcome_unknown":
             self._outcome_unknown.add(1, attributes)
-        if recording:  # a non-recording span drops attributes and status: none is built
+        if not recording:  # a non-recording span drops attributes and status: none is built
+            pass
+        elif (  # a success in one attempt with both sizes (the usual call): one dict literal
+            error_type is None
+            and result.attempts == 1
+            and status is not None
+            and result.request_bytes is not None
+            and result.response_bytes is not None
+        ):
+            span.set_attributes(
+                {
+                    "aiotallyfy.attempts": 1,
+                    "aiotallyfy.limiter.wait": result.limiter_wait,
+                    "aiotallyfy.outcome": outcome,
+                    "http.response.status_code": status,
+                    "http.request.body.size": result.request_bytes,
+                    "http.response.body.size": result.response_bytes,
+                }
+            )  # no error type: the outcome is a success, the status stays unset
+        else:
             span_attributes: dict[str, Any] = {
                 "aiotallyfy.attempts": result.attempts,
                 "aiotallyfy.limiter.wait": result.limiter_wait,

@@ -10,6 +10,7 @@ import logging
 import subprocess
 import sys
 import textwrap
+from collections.abc import Coroutine
 from typing import Any
 
 import pytest
@@ -114,6 +115,15 @@ async def test_outcome_unknown_not_found_and_a_write_body() -> None:
     ]  # fmt: skip
 
 
+async def cancelled_after(seconds: float, call: Coroutine[Any, Any, Any]) -> None:
+    """Run ``call`` as a task, cancel it ``seconds`` (virtual) later, see it raise."""
+    pending = asyncio.create_task(call)
+    await asyncio.sleep(seconds)
+    pending.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await pending
+
+
 async def test_a_cancelled_call_ends_as_cancelled_and_the_next_call_is_observed() -> None:
     recorder = Recorder()
     async with FakeTallyfy(orgs=1, tasks_per_org=2) as fake:
@@ -121,11 +131,7 @@ async def test_a_cancelled_call_ends_as_cancelled_and_the_next_call_is_observed(
         slow, fast = fake.data.task_ids(org)
         fake.inject("hang", path_contains=slow, hang_seconds=30)
         async with client_for(fake, recorder) as client:
-            pending = asyncio.create_task(client.tasks.get(org, slow))
-            await asyncio.sleep(5)
-            pending.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await pending
+            await cancelled_after(5, client.tasks.get(org, slow))
             await client.tasks.get(org, fast)
     assert [kind for kind, _, _ in recorder.seen] == ["start", "end", "start", "attempt", "end"]
     cancelled, done = recorder.seen[1][1], recorder.seen[4][1]
@@ -327,3 +333,22 @@ def test_the_observer_reads_the_loops_own_clock() -> None:
         assert virtual.run_until_complete(later()) == start + 1000
     finally:
         virtual.close()
+
+
+async def test_a_call_cancelled_while_waiting_to_retry_counts_that_retry() -> None:
+    """A 429 (``Retry-After: 30``) is judged ``retry``; the call is cancelled while the scope is
+    paused, before a second attempt: one attempt, one retry, one 429, the last status kept."""
+    recorder = Recorder()
+    async with FakeTallyfy(orgs=1, tasks_per_org=1) as fake:
+        org = fake.data.org_ids[0]
+        (task,) = fake.data.task_ids(org)
+        fake.inject("429", path_contains=task, retry_after=30)
+        async with client_for(fake, recorder) as client:
+            await cancelled_after(5, client.tasks.get(org, task))
+    assert [kind for kind, _, _ in recorder.seen] == ["start", "attempt", "end"]
+    attempt, result = recorder.seen[1][1], recorder.seen[2][1]
+    assert (attempt.status, attempt.verdict, attempt.scope_paused) == (429, "retry", True)
+    assert (
+        result.outcome, result.status, result.attempts, result.retries, result.rate_limited,
+    ) == ("cancelled", 429, 1, 1, 1)  # fmt: skip
+    assert result.duration == pytest.approx(5.0)

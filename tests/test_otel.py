@@ -373,3 +373,41 @@ async def test_a_sampled_out_span_is_current_during_the_call_and_nothing_is_expo
     assert not any(s.is_recording() for s in current.spans)
     assert trace.get_current_span() is trace.INVALID_SPAN
     assert spans.get_finished_spans() == ()
+
+
+class Sizes(RequestHooks[None]):
+    def __init__(self) -> None:
+        self.seen: list[tuple[int | None, int | None]] = []
+
+    def on_call_end(self, state: None, result: CallResult) -> None:
+        self.seen.append((result.request_bytes, result.response_bytes))
+
+
+async def test_a_one_attempt_success_has_exactly_the_six_end_attributes() -> None:
+    """The usual call (one attempt, JSON sizes known) takes the hooks' shortest path: the same
+    attributes as any other call, nothing dropped, no resend count, no error type, status
+    unset."""
+    otel, sizes = Telemetry(), Sizes()
+    async with FakeTallyfy(orgs=1, tasks_per_org=1) as fake:
+        for hook in (otel.hooks, sizes):  # the same answer, its size told to a plain hook
+            async with TallyfyClient(fake.token, base_url=fake.base_url, hooks=[hook]) as client:
+                await client.me()
+        port = int(fake.base_url.split(":")[2].split("/")[0])
+    ((request_bytes, response_bytes),) = sizes.seen
+    assert request_bytes == 0
+    assert response_bytes is not None
+    assert response_bytes > 20
+    (span,) = otel.finished()
+    assert span.status.status_code is StatusCode.UNSET
+    assert dict(span.attributes or {}) == {
+        "http.request.method": "GET",
+        "url.template": "/me",
+        "server.address": "127.0.0.1",
+        "server.port": port,
+        "aiotallyfy.attempts": 1,
+        "aiotallyfy.limiter.wait": 0.0,
+        "aiotallyfy.outcome": "success",
+        "http.response.status_code": 200,
+        "http.request.body.size": 0,
+        "http.response.body.size": response_bytes,
+    }
