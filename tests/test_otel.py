@@ -4,6 +4,7 @@ or id in any exported attribute; organization ids only when asked for; parenting
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -411,3 +412,30 @@ async def test_a_one_attempt_success_has_exactly_the_six_end_attributes() -> Non
         "http.request.body.size": 0,
         "http.response.body.size": response_bytes,
     }
+
+
+async def test_active_requests_counts_the_calls_in_progress_per_route() -> None:
+    """``http.client.active_requests`` is read when the SDK collects: mid-flight it shows the
+    calls under way on each route, afterwards 0 (a call that failed included)."""
+    otel = Telemetry()
+    async with FakeTallyfy(orgs=1, tasks_per_org=2, latency=1.0) as fake:
+        org = fake.data.org_ids[0]
+        base = {
+            "http.request.method": "GET",
+            "server.address": "127.0.0.1",
+            "server.port": fake.port,
+        }
+        me = {**base, "url.template": "/me"}
+        task = {**base, "url.template": "/organizations/{org}/tasks/{task}"}
+        async with TallyfyClient(fake.token, base_url=fake.base_url, hooks=[otel.hooks]) as client:
+            calls = [asyncio.ensure_future(client.me()) for _ in range(3)]
+            calls.append(asyncio.ensure_future(client.tasks.get(org, "0" * 32)))  # a 404
+            await asyncio.sleep(0.5)  # virtual: every call is waiting for its answer
+            assert sorted(otel.points()["http.client.active_requests"], key=repr) == sorted(
+                [(me, 3), (task, 1)], key=repr
+            )
+            results = await asyncio.gather(*calls, return_exceptions=True)
+    assert isinstance(results[3], NotFoundError)
+    assert sorted(otel.points()["http.client.active_requests"], key=repr) == sorted(
+        [(me, 0), (task, 0)], key=repr
+    )
