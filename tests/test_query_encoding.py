@@ -44,9 +44,7 @@ def test_each_query_reads_back_as_asked_whatever_came_before(queries: list[dict[
         query = encode_query(params)
         assert "+" not in query.replace("%2B", "")
         assert " " not in query
-        assert decoded(query) == [
-            (k, expected_text(v)) for k, v in params.items() if v is not None
-        ]
+        assert decoded(query) == [(k, expected_text(v)) for k, v in params.items() if v is not None]
 
 
 def test_a_bool_is_never_taken_for_the_int_it_equals() -> None:
