@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 from collections import deque
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from aiolimiter import AsyncLimiter
+if TYPE_CHECKING:
+    from aiolimiter import AsyncLimiter
 
 __all__ = [
     "EPSILON",
@@ -137,6 +138,10 @@ class Window:
         self.log: deque[float] = deque(maxlen=limit.requests)
         self.pacer: AsyncLimiter | None = None
         if limit.burst is not None and limit.burst < limit.requests:
+            # Imported only for an explicit burst: aiolimiter reads its own version through
+            # importlib.metadata, ~8 ms that an export with the default limits never needs.
+            from aiolimiter import AsyncLimiter
+
             burst = limit.burst
             self.pacer = AsyncLimiter(burst, burst * span / limit.requests)
 

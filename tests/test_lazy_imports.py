@@ -76,7 +76,7 @@ def test_a_command_imports_what_it_needs() -> None:
         "code = asyncio.run(amain(['me'], environ={}, stdout=io.BytesIO(), stderr=err))\n"
         "assert code == 2, (code, err.getvalue())\n"
     )
-    assert _modules_after(code) == ["aiohttp", "aiolimiter", "aiotallyfy._client"]
+    assert _modules_after(code) == ["aiohttp", "aiotallyfy._client"]
 
 
 def test_the_load_command_imports_dlt_only_when_it_loads() -> None:
@@ -90,4 +90,18 @@ def test_the_load_command_imports_dlt_only_when_it_loads() -> None:
         "assert code == 2, (code, err.getvalue())\n"
         "assert 'load needs --org' in err.getvalue(), err.getvalue()\n"
     )
-    assert _modules_after(code) == ["aiohttp", "aiolimiter", "aiotallyfy._client"]
+    assert _modules_after(code) == ["aiohttp", "aiotallyfy._client"]
+
+
+def test_aiolimiter_is_imported_only_for_an_explicit_burst() -> None:
+    """Its leaky bucket paces an explicit ``burst``; the default limits never need it (its
+    import reads its version through importlib.metadata, ~8 ms of every CLI export)."""
+    make = "import asyncio\nfrom aiotallyfy import *\n"
+    default = "TallyfyClient('t', base_url='http://127.0.0.1:9')\n"
+    default += "asyncio.run(LocalRateLimiter([RateLimit(6, 1.0)]).acquire(LimitScope('k')))\n"
+    burst = "limiter = LocalRateLimiter([RateLimit(6, 1.0, burst=2)])\n"
+    burst += "asyncio.run(limiter.acquire(LimitScope('k')))\n"
+    assert _modules_after(make + default) == ["aiohttp", "aiotallyfy._client"]
+    assert _modules_after(make + default + burst) == [
+        "aiohttp", "aiolimiter", "aiotallyfy._client",
+    ]  # fmt: skip
