@@ -222,10 +222,10 @@ def cli_export_cmd(srv: Server, out: Path, concurrency: int) -> list[str]:
     ]  # fmt: skip
 
 
-def raw_export_cmd(srv: Server, out: Path, concurrency: int) -> list[str]:
+def raw_export_cmd(srv: Server, out: Path, concurrency: int, *, fsync: bool = False) -> list[str]:
     return [
         PYTHON, str(HERE / "raw_export.py"), srv.base_url, str(out),
-        "--concurrency", str(concurrency),
+        "--concurrency", str(concurrency), *(["--fsync"] if fsync else []),
     ]  # fmt: skip
 
 

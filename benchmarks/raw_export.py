@@ -9,6 +9,10 @@ orjson and written as JSONL (the task exactly as returned plus ``organization_id
 jsonl format), one ``write`` per page. No retries, no rate limiting, no atomic rename: any
 status but 200 ends the run. ``benchmarks/run.py`` times it side by side with the CLI, both
 as whole processes (interpreter start-up and imports included).
+
+``--fsync`` (not the floor; a reference row): ``fsync`` the file before exiting, the durability
+the CLI gives its output (without it the kernel writes the file back after the script has
+exited, outside its time).
 """
 
 from __future__ import annotations
@@ -79,9 +83,13 @@ def main() -> None:
     parser.add_argument("base_url")
     parser.add_argument("out")
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--fsync", action="store_true", help="fsync the file before exiting")
     args = parser.parse_args()
     with open(args.out, "wb") as out:
         asyncio.run(export(args.base_url, os.environ["TALLYFY_API_TOKEN"], out, args.concurrency))
+        if args.fsync:
+            out.flush()
+            os.fsync(out.fileno())
 
 
 if __name__ == "__main__":
