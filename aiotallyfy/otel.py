@@ -160,6 +160,11 @@ class OpenTelemetryHooks(RequestHooks[_CallSpan]):
             unit="{call}",
             description="Writes that may have been applied and were not re-sent.",
         )
+        # The calls made on every call, bound once (a proxy tracer or instrument still
+        # forwards to the SDK configured after this hook was made).
+        self._start_span = self._tracer.start_span
+        self._record_wait = self._limiter_wait.record
+        self._record_duration = self._duration.record
 
     def on_call_start(self, call: CallInfo) -> _CallSpan:
         known = self._attributes.get(call)  # ``CallInfo`` is a tuple: equal facts, one entry
@@ -169,7 +174,7 @@ class OpenTelemetryHooks(RequestHooks[_CallSpan]):
                 self._attributes.clear()  # a bound: org ids and ports are not ours to count
             self._attributes[call] = known
         name, span_attributes, series = known
-        span = self._tracer.start_span(name, kind=_CLIENT, attributes=span_attributes)
+        span = self._start_span(name, kind=_CLIENT, attributes=span_attributes)
         if span is INVALID_SPAN:
             # The API's no-op tracer (no SDK) with no span current: it hands back the invalid
             # span that is already current. Nothing to make current, record, detach or end;
@@ -222,7 +227,7 @@ class OpenTelemetryHooks(RequestHooks[_CallSpan]):
         span, _, recording, series = state
         attributes = series.attributes
         wait = attempt.limiter_wait
-        self._limiter_wait.record(wait, attributes)
+        self._record_wait(wait, attributes)
         if recording and wait >= self._wait_event_min:
             span.add_event(
                 "aiotallyfy.limiter.wait",
@@ -265,7 +270,7 @@ class OpenTelemetryHooks(RequestHooks[_CallSpan]):
             if len(finals) >= _ENDINGS_LIMIT:
                 finals.clear()
             finals[ending] = final
-        self._duration.record(result.duration, final)
+        self._record_duration(result.duration, final)
         if outcome == "outcome_unknown":
             self._outcome_unknown.add(1, attributes)
         if not recording:  # a non-recording span drops attributes and status: none is built
