@@ -10,6 +10,7 @@ import asyncio
 import logging
 import math
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -554,6 +555,40 @@ async def test_invalid_ids_are_rejected_before_sending() -> None:
                 with pytest.raises(InvalidArgument):
                     await client.tasks.get(fake.data.org_ids[0], bad)
         assert fake.requests == []
+
+
+async def test_bad_list_and_download_arguments_are_invalid_arguments_naming_the_field(
+    tmp_path: Path,
+) -> None:
+    async with FakeTallyfy(orgs=1, seed=30) as fake:
+        org = fake.data.org_ids[0]
+        async with client_for(fake) as client:
+            calls = {
+                "status": [
+                    lambda: client.tasks.list_mine(org, status="done"),
+                    lambda: client.tasks.list_every(org, status="active"),
+                ],
+                "chunk_size": [
+                    lambda: client.files.download(org, "0" * 32, tmp_path / "f", chunk_size=0)
+                ],
+            }
+            for field, makers in calls.items():
+                for make in makers:
+                    with pytest.raises(InvalidArgument) as caught:
+                        await _consume(make())
+                    assert caught.value.field == field
+                    assert caught.value.attempts == 0
+                    assert not str(caught.value).startswith("HTTP")
+        assert fake.requests == []
+
+
+async def _consume(result: Any) -> None:
+    """Await a coroutine, or walk a pager, whichever the call returned."""
+    if hasattr(result, "__aiter__"):
+        async for _ in result:
+            pass
+    else:
+        await result
 
 
 async def test_stream_pages_give_each_orgs_pages_in_order_and_exactly() -> None:

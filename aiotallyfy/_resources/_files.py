@@ -414,7 +414,7 @@ class Files(Resource):
         never held in memory.
         """
         if chunk_size < 1:
-            raise ValueError("chunk_size must be >= 1")
+            raise _local_error("chunk_size", "chunk_size must be >= 1")
         path = f"{org_path(org_id)}/file/{segment(file_id, name='file_id')}/dl"
         target = Path(dest)
         tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.part")

@@ -46,7 +46,9 @@ class Tasks(TaskExtras):
     ) -> AsyncPager[Task]:
         """The token user's tasks in ``org_id``, all pages. ``status`` is always sent."""
         if status not in MY_TASK_STATUSES:
-            raise ValueError(f"status must be one of {sorted(MY_TASK_STATUSES)}, got {status!r}")
+            raise _local_error(
+                "status", f"status must be one of {sorted(MY_TASK_STATUSES)}, got {status!r}"
+            )
         org = segment(org_id, name="org_id")
         params: dict[str, Any] = {"status": status, "q": q, "sort": sort, "with": with_}
         params.update(filters)
@@ -96,7 +98,7 @@ class Tasks(TaskExtras):
         every view. The CLI's ``tasks --org-wide`` export uses this.
         """
         if "status" in filters:
-            raise ValueError("list_every reads every status; use list(org, status=...)")
+            raise _local_error("status", "list_every reads every status; use list(org, status=...)")
         org = segment(org_id, name="org_id")
         path = f"/organizations/{org}/tasks"
 
