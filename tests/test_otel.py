@@ -24,6 +24,7 @@ from aiotallyfy import (
     CallResult,
     NotFoundError,
     OutcomeUnknownError,
+    RateLimit,
     RequestHooks,
     TallyfyClient,
     ValidationError,
@@ -439,3 +440,36 @@ async def test_active_requests_counts_the_calls_in_progress_per_route() -> None:
     assert sorted(otel.points()["http.client.active_requests"], key=repr) == sorted(
         [(me, 0), (task, 0)], key=repr
     )
+
+
+async def test_single_attempt_calls_record_their_limiter_wait_once_success_or_not() -> None:
+    """A call that ends in one attempt (a success, a 404) records its limiter wait at its
+    end: one histogram point per attempt, and the wait event when it queued."""
+    otel = Telemetry()
+    async with FakeTallyfy(orgs=1, tasks_per_org=2) as fake:
+        org = fake.data.org_ids[0]
+        async with TallyfyClient(
+            fake.token,
+            base_url=fake.base_url,
+            hooks=[otel.hooks],
+            rate_limits=[RateLimit(1, 2.0)],  # the second call queues a whole window
+        ) as client:
+            await client.me()
+            with pytest.raises(NotFoundError):
+                await client.tasks.get(org, "0" * 32)
+    me, missing = otel.finished()
+    assert [e.name for e in me.events] == []
+    assert [(e.name, dict(e.attributes or {})) for e in missing.events] == [
+        (
+            "aiotallyfy.limiter.wait",
+            {"aiotallyfy.attempt": 1, "aiotallyfy.wait": pytest.approx(2.0, abs=0.1)},
+        )
+    ]
+    assert (missing.attributes or {})["aiotallyfy.limiter.wait"] == pytest.approx(2.0, abs=0.1)
+    waits = otel.points()["aiotallyfy.client.limiter.wait"]
+    assert sorted((a["url.template"], v[0]) for a, v in waits) == [
+        ("/me", 1),
+        ("/organizations/{org}/tasks/{task}", 1),
+    ]
+    assert "aiotallyfy.client.rate_limited" not in otel.points()
+    assert "aiotallyfy.client.retries" not in otel.points()
