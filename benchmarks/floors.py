@@ -21,7 +21,8 @@ pages (20 orgs x 2,500 tasks, as in ``run.py``'s no-latency throughput section):
   it), minus decoding alone.
 - ``page hand-off``: ``fan_out_stream(...).pages()`` over ``AsyncPager``s of in-memory pages
   (a task per page fetched ahead, a ``Page``, the queue to the consumer, the walk's
-  decisions) minus the raw floor's shape on the same pages with the same checks.
+  decisions) minus the raw floor's own job (``_minimal_export``) on the same pages with the
+  same checks.
 - ``async for, per item``: ``async for org_id, task in stream`` (the stream's item iterator)
   minus a plain ``for`` over the same pages, times 100.
 
@@ -46,7 +47,14 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _contenders import ALL, NullSink, _headers, raw_aiohttp_export
+from _contenders import (
+    ALL,
+    SAME_TIMEOUTS,
+    NullSink,
+    _headers,
+    _minimal_export,
+    raw_aiohttp_export,
+)
 from _measure import server
 
 from aiotallyfy import LimitScope, LocalRateLimiter, RateLimit
@@ -113,22 +121,22 @@ async def fetch_like(body: bytes) -> bytes:
 
 
 async def floor_shape(pages: list[list[bytes]]) -> None:
-    """The raw floor's shape on in-memory pages, with the page checks: per org, page 1, then
-    the rest at once; each page decoded, checked and written in the task that fetched it."""
-    sink = NullSink()
+    """The raw floor's own job (``_contenders._minimal_export``: the org list, then per org
+    page 1 and the rest at once, each page written in the task that fetched it) on in-memory
+    pages, with the page checks run on each page as it is decoded."""
+    paths = {f"/organizations/{i}/me/tasks": bodies for i, bodies in enumerate(pages)}
+    walks = {path: _Walk("tasks", per_page=100, limit=None) for path in paths}
+    org_ids = [{"id": str(i)} for i in range(len(pages))]
+    org_list = orjson.dumps({"data": org_ids, "meta": {"pagination": {"total_pages": 1}}})
 
-    async def org(bodies: list[bytes]) -> None:
-        walk = _Walk("tasks", per_page=100, limit=None)
+    async def get(path: str, page: int) -> Any:
+        if path == "/me/organizations":
+            return orjson.loads(await fetch_like(org_list))
+        payload = orjson.loads(await fetch_like(paths[path][page - 1]))
+        walks[path].accept(page, payload)
+        return payload
 
-        async def one(n: int) -> None:
-            _, items = walk.accept(n, orjson.loads(await fetch_like(bodies[n - 1])))
-            for task in items:
-                sink.write(orjson.dumps(task, option=ALL))
-
-        await one(1)
-        await asyncio.gather(*(one(n) for n in range(2, len(bodies) + 1)))
-
-    await asyncio.gather(*(org(bodies) for bodies in pages))
+    await _minimal_export(get, {"tasks": 0, "requests": 0}, NullSink())
 
 
 class MemoryPages:
@@ -147,8 +155,9 @@ async def stream_shape(pages: list[list[bytes]]) -> None:
     stream = FanOutStream(
         sources, lambda org: AsyncPager[Any](MemoryPages(sources[org])), concurrency=16
     )
-    async for _, items in stream.pages():
+    async for org_id, items in stream.pages():
         for task in items:
+            task["organization_id"] = org_id  # as the floor's writer does
             sink.write(orjson.dumps(task, option=ALL))
 
 
@@ -184,12 +193,14 @@ async def limiter_run(count: int) -> None:
         limiter.observe(admission, status=200, remaining=None, retry_after=None)
 
 
-async def raw_pages(base_url: str, token: str, timeouts: aiohttp.ClientTimeout, n: int) -> float:
-    """CPU per GET of one 100-task page, 16 at a time, with ``timeouts``."""
+async def raw_pages(base_url: str, token: str, n: int, *, bare: bool) -> float:
+    """CPU per GET of one 100-task page, 16 at a time, with the client's timeouts
+    (``SAME_TIMEOUTS``, as ``me_raw_aiohttp``) or, ``bare``, aiohttp's defaults."""
     gate = asyncio.Semaphore(16)
     connector = aiohttp.TCPConnector(limit=16)
+    options: dict[str, Any] = {} if bare else {"timeout": SAME_TIMEOUTS}
     async with aiohttp.ClientSession(
-        headers=_headers(token), connector=connector, timeout=timeouts
+        headers=_headers(token), connector=connector, **options
     ) as session:
         async with session.get(base_url + "/me/organizations") as resp:
             org = orjson.loads(await resp.read())["data"][0]["id"]
@@ -216,8 +227,6 @@ def main() -> None:
     def add(name: str, value: float) -> None:
         results.setdefault(name, []).append(value)
 
-    client_timeouts = aiohttp.ClientTimeout(total=60, sock_connect=10, sock_read=30)
-    defaults = aiohttp.ClientTimeout(total=300, sock_connect=30)
     with server(orgs=ORGS, tasks_per_org=TASKS) as srv:
         for _ in range(args.rounds):
             job = cpu(
@@ -226,8 +235,8 @@ def main() -> None:
                 )
             )
             add("raw page", job / REQUESTS)
-            with_read = asyncio.run(raw_pages(srv.base_url, srv.token, client_timeouts, 1000))
-            without = asyncio.run(raw_pages(srv.base_url, srv.token, defaults, 1000))
+            with_read = asyncio.run(raw_pages(srv.base_url, srv.token, 1000, bare=False))
+            without = asyncio.run(raw_pages(srv.base_url, srv.token, 1000, bare=True))
             add("read timeout", with_read - without)
             add("rate limiter", cpu(lambda: asyncio.run(limiter_run(n_pages))) / n_pages)
             add("page checks", page_checks(pages) / n_pages)
