@@ -28,7 +28,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from time import monotonic
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 from ._clock import Clock, LoopClock
 from ._errors import OutcomeUnknownError
@@ -97,7 +97,8 @@ class CallResult(NamedTuple):
     - ``error_type``: the exception's class name (never its message: messages name paths).
     - ``duration``: the whole call, limiter queueing and retry waits included.
     - ``limiter_wait``: the sum over its attempts; ``rate_limited``: 429 answers seen.
-    - ``request_bytes``/``response_bytes``: of the last attempt.
+    - ``request_bytes``/``response_bytes``, ``last_limiter_wait``: of the last attempt (its
+      limiter wait ``0.0`` when no attempt was made).
     """
 
     call: CallInfo
@@ -111,6 +112,7 @@ class CallResult(NamedTuple):
     limiter_wait: float
     request_bytes: int | None
     response_bytes: int | None
+    last_limiter_wait: float
 
 
 class RequestHooks(Generic[S]):
@@ -119,7 +121,15 @@ class RequestHooks(Generic[S]):
     ``on_call_start`` returns the per-call state ``S`` passed back to ``on_attempt`` and
     ``on_call_end``. All three run on the task that made the call, synchronously: keep them
     cheap and never block (hand slow work to a queue).
+
+    ``successful_attempts = False`` (a class attribute) tells ``on_attempt`` only of the
+    attempts that did not succeed: a call that succeeds at its first attempt (almost all of
+    them) then costs one record and one call less. The successful attempt's facts are in
+    ``on_call_end``'s ``CallResult``: ``status``, the sizes, ``last_limiter_wait``, its
+    number is ``attempts`` (its duration alone is not).
     """
+
+    successful_attempts: ClassVar[bool] = True
 
     def on_call_start(self, call: CallInfo) -> S:
         return None  # type: ignore[return-value]  # S is None for a stateless hook
@@ -146,6 +156,7 @@ _CALL_CACHE_LIMIT = 4096
 _new = tuple.__new__
 _RETRY = Verdict.RETRY  # an enum member read from its class costs ~0.15 us each time
 _RETRY_VALUE = Verdict.RETRY.value
+_SUCCESS_VALUE = Verdict.SUCCESS.value
 
 
 _BASE_TIME = asyncio.BaseEventLoop.time
@@ -196,9 +207,11 @@ class Observer:
         "_on_attempt",
         "_on_end",
         "_on_start",
+        "_on_success",
         "_port",
         "_server",
         "_starts",
+        "_successes",
         "_tracks",
     )
 
@@ -211,11 +224,14 @@ class Observer:
         self._starts = tuple((i, h) for i, h in enumerate(hooks) if _overrides(h, "on_call_start"))
         self._attempts = tuple((i, h) for i, h in enumerate(hooks) if _overrides(h, "on_attempt"))
         self._ends = tuple((i, h) for i, h in enumerate(hooks) if _overrides(h, "on_call_end"))
+        # Those told of the attempt a call succeeds with too (``successful_attempts``).
+        self._successes = tuple((i, h) for i, h in self._attempts if h.successful_attempts)
         self._tracks = bool(self._attempts or self._ends)  # whether ``attempt`` has work
         # One hook: its overriding methods, bound once (``None``: not overridden).
         one = self._hooks[0] if self._count == 1 else None
         self._on_start = one.on_call_start if one is not None and self._starts else None
         self._on_attempt = one.on_attempt if one is not None and self._attempts else None
+        self._on_success = self._on_attempt if self._successes else None
         self._on_end = one.on_call_end if one is not None and self._ends else None
         self._now = _loop_now if type(clock) is LoopClock else clock.now
         self._calls: dict[tuple[str, str, str | None], CallInfo] = {}
@@ -300,11 +316,73 @@ class Observer:
                     self._on_attempt(hook_state, info)
                 except Exception as exc:
                     self._failed(self._hooks[0], exc)
+        elif self._count > 1:
+            self._each_attempt(state[_STATES], info, self._attempts)
+
+    def succeeded(
+        self,
+        state: _CallState,
+        number: int,
+        limiter_wait: float,
+        duration: float,
+        raw: RawResponse,
+        body: bytes | None,
+        streamed: bool,
+        ended: float,
+    ) -> None:
+        """Attempt ``number`` succeeded and the call returns at ``ended``: ``attempt`` and
+        ``finish`` in one step, for the request loop's common end. Its facts are known here
+        (a 2xx, no error, no retry), so nothing is read back from a record, and a record no
+        hook reads is not built."""
+        if not self._tracks:
             return
-        if self._count == 1 or not self._attempts:
+        call = state[_CALL]
+        status = raw.status
+        request_bytes = None if streamed else len(body) if body is not None else 0
+        response_bytes = None if streamed else len(raw.body)
+        if self._successes:
+            info: AttemptInfo = _new(
+                AttemptInfo,
+                (
+                    call, number, status, None, duration, limiter_wait, _SUCCESS_VALUE, None,
+                    False, request_bytes, response_bytes,
+                ),
+            )  # fmt: skip
+            if self._on_success is not None:
+                hook_state = state[_STATES]
+                if hook_state is not _NOT_STARTED:
+                    try:
+                        self._on_success(hook_state, info)
+                    except Exception as exc:
+                        self._failed(self._hooks[0], exc)
+            elif self._count > 1:
+                self._each_attempt(state[_STATES], info, self._successes)
+        if not self._ends:
             return
-        states = state[_STATES]
-        for i, hook in self._attempts:
+        result: CallResult = _new(
+            CallResult,
+            (
+                call, "success", status, None, number, number - 1, state[_RATE_LIMITED],
+                ended - state[_STARTED], state[_WAITED] + limiter_wait, request_bytes,
+                response_bytes, limiter_wait,
+            ),
+        )  # fmt: skip
+        if self._on_end is not None:  # one hook
+            hook_state = state[_STATES]
+            if hook_state is not _NOT_STARTED:
+                try:
+                    self._on_end(hook_state, result)
+                except Exception as exc:
+                    self._failed(self._hooks[0], exc)
+        else:
+            self._each_end(state[_STATES], result)
+
+    def _each_attempt(
+        self, states: list[Any], info: AttemptInfo, told: tuple[tuple[int, RequestHooks[Any]], ...]
+    ) -> None:
+        """``on_attempt`` of each of several hooks, those in ``told`` (one hook is called
+        directly)."""
+        for i, hook in told:
             hook_state = states[i]
             if hook_state is _NOT_STARTED:
                 continue
@@ -319,12 +397,11 @@ class Observer:
         the clock is read here."""
         if not self._ends:
             return  # no hook reads results: the record is not built
-        if self._on_end is not None and state[_STATES] is _NOT_STARTED:
-            return
         last: AttemptInfo | None = state[_LAST]
         if last is None:  # no attempt was judged (the token provider or the limiter raised)
             attempts = retries = 0
             status = request_bytes = response_bytes = None
+            last_wait = 0.0
         else:
             attempts = last.number
             status = last.status
@@ -333,6 +410,7 @@ class Observer:
             retries = attempts if last.verdict == _RETRY_VALUE else attempts - 1
             request_bytes = last.request_bytes
             response_bytes = last.response_bytes
+            last_wait = last.limiter_wait
         result: CallResult = _new(
             CallResult,
             (
@@ -347,15 +425,21 @@ class Observer:
                 state[_WAITED],
                 request_bytes,
                 response_bytes,
+                last_wait,
             ),
         )
-        if self._on_end is not None:  # one hook, started
-            try:
-                self._on_end(state[_STATES], result)
-            except Exception as exc:
-                self._failed(self._hooks[0], exc)
-            return
-        states = state[_STATES]
+        if self._on_end is not None:  # one hook
+            hook_state = state[_STATES]
+            if hook_state is not _NOT_STARTED:
+                try:
+                    self._on_end(hook_state, result)
+                except Exception as exc:
+                    self._failed(self._hooks[0], exc)
+        else:
+            self._each_end(state[_STATES], result)
+
+    def _each_end(self, states: list[Any], result: CallResult) -> None:
+        """``on_call_end`` of each of several hooks (one hook is called directly)."""
         for i, hook in self._ends:
             hook_state = states[i]
             if hook_state is _NOT_STARTED:

@@ -263,17 +263,20 @@ class HTTPCore:
                 )
                 if logger.isEnabledFor(logging.DEBUG):
                     self._log(method, path, attempt, outcome, decision, admission.waited)
+                if decision.verdict is Verdict.SUCCESS:
+                    assert raw is not None
+                    response = Response(raw.status, data, raw.headers.get("X-Request-Id"), attempt)
+                    if observer is not None and call is not None:  # the answer just came: the end
+                        observer.succeeded(
+                            call, attempt, admission.waited, duration, raw, body,
+                            payload is not None or consume is not None, ended,
+                        )  # fmt: skip
+                    return response
                 if observer is not None and call is not None:  # request hooks
                     observer.attempt(
                         call, attempt, outcome, decision, admission.waited, duration, raw, body,
                         payload is not None or consume is not None,
                     )  # fmt: skip
-                if decision.verdict is Verdict.SUCCESS:
-                    assert raw is not None
-                    response = Response(raw.status, data, raw.headers.get("X-Request-Id"), attempt)
-                    if observer is not None and call is not None:
-                        observer.finish(call, None, ended)  # the answer just came: the end
-                    return response
                 if decision.verdict is Verdict.RETRY:
                     stats.retries += 1
                     if decision.pause_scope is not None:

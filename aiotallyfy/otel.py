@@ -109,6 +109,10 @@ class OpenTelemetryHooks(RequestHooks[_CallSpan]):
     (seconds; every wait goes into the histogram).
     """
 
+    # The attempt a call succeeds with is recorded from ``on_call_end`` (its limiter wait is
+    # ``CallResult.last_limiter_wait``): no ``on_attempt`` call for it, nor its record.
+    successful_attempts = False
+
     def __init__(
         self,
         *,
@@ -229,10 +233,7 @@ class OpenTelemetryHooks(RequestHooks[_CallSpan]):
         wait = attempt.limiter_wait
         self._record_wait(wait, attributes)
         if recording and wait >= self._wait_event_min:
-            span.add_event(
-                "aiotallyfy.limiter.wait",
-                {"aiotallyfy.attempt": attempt.number, "aiotallyfy.wait": wait},
-            )
+            self._wait_event(span, attempt.number, wait)
         if attempt.status == 429:
             self._rate_limited.add(1, attributes)
             if recording and attempt.scope_paused and attempt.retry_in is not None:
@@ -253,11 +254,22 @@ class OpenTelemetryHooks(RequestHooks[_CallSpan]):
                     },
                 )
 
+    @staticmethod
+    def _wait_event(span: Span, number: int, wait: float) -> None:
+        span.add_event(
+            "aiotallyfy.limiter.wait", {"aiotallyfy.attempt": number, "aiotallyfy.wait": wait}
+        )
+
     def on_call_end(self, state: _CallSpan, result: CallResult) -> None:
         span, token, recording, series = state
         series.active -= 1
         attributes, finals = series.attributes, series.finals
         status, error_type, outcome = result.status, result.error_type, result.outcome
+        if outcome == "success":  # its last attempt's wait: not told to ``on_attempt``
+            wait = result.last_limiter_wait
+            self._record_wait(wait, attributes)
+            if recording and wait >= self._wait_event_min:
+                self._wait_event(span, result.attempts, wait)
         # By status alone when no error (no tuple to build per call), else by both.
         ending = status if error_type is None else (status, error_type)
         final = finals.get(ending)

@@ -83,8 +83,56 @@ async def test_a_429_then_a_503_then_success_as_a_hook_sees_it() -> None:
     result = recorder.seen[-1][1]
     assert result == CallResult(
         call, "success", 200, None, 3, 2, 1, pytest.approx(2.75), pytest.approx(1.6), 0,
-        third.response_bytes,
+        third.response_bytes, pytest.approx(0.5),
     )  # fmt: skip
+
+
+class NotToldOfSuccesses(Recorder):
+    successful_attempts = False
+
+
+async def test_a_hook_not_told_of_successful_attempts_reads_the_last_one_from_the_result() -> None:
+    quiet, told = NotToldOfSuccesses(), Recorder()
+    org, port = await get_after_429_and_503(quiet, told)  # two hooks: each is told its own way
+    call = CallInfo("GET", ROUTE, org, "127.0.0.1", port)
+    assert [kind for kind, _, _ in told.seen] == ["start", "attempt", "attempt", "attempt", "end"]
+    assert [kind for kind, _, _ in quiet.seen] == ["start", "attempt", "attempt", "end"]
+    quiet_attempts = [info for kind, info, _ in quiet.seen if kind == "attempt"]
+    told_attempts = [info for kind, info, _ in told.seen if kind == "attempt"]
+    assert quiet_attempts == told_attempts[:2]  # the 429 and the 503, the same records
+    assert [(a.number, a.status, a.verdict) for a in quiet_attempts] == [
+        (1, 429, "retry"),
+        (2, 503, "retry"),
+    ]
+    last = told_attempts[2]
+    result = quiet.seen[-1][1]
+    assert result is told.seen[-1][1]
+    # The successful attempt's facts, from the result: its number, status, sizes, limiter wait.
+    assert (result.attempts, result.status, result.request_bytes, result.response_bytes) == (
+        last.number, last.status, last.request_bytes, last.response_bytes,
+    )  # fmt: skip
+    assert result.last_limiter_wait == last.limiter_wait == pytest.approx(0.5)
+    assert result == CallResult(
+        call, "success", 200, None, 3, 2, 1, pytest.approx(2.75), pytest.approx(1.6), 0,
+        last.response_bytes, pytest.approx(0.5),
+    )  # fmt: skip
+
+
+async def test_a_hook_not_told_of_successful_attempts_is_told_of_a_failing_last_one() -> None:
+    quiet = NotToldOfSuccesses()
+    async with FakeTallyfy(orgs=1, tasks_per_org=1) as fake:
+        org = fake.data.org_ids[0]
+        async with client_for(fake, quiet) as client:
+            task = fake.data.task_ids(org)[0]
+            await client.tasks.get(org, task)
+            with pytest.raises(NotFoundError):
+                await client.tasks.get(org, "0" * 32)
+    assert [kind for kind, _, _ in quiet.seen] == ["start", "end", "start", "attempt", "end"]
+    failed = quiet.seen[3][1]
+    assert (failed.number, failed.status, failed.verdict) == (1, 404, "fail")
+    ended = quiet.seen[4][1]
+    assert (ended.outcome, ended.status, ended.attempts) == ("error", 404, 1)
+    assert ended.last_limiter_wait == failed.limiter_wait
 
 
 async def test_outcome_unknown_not_found_and_a_write_body() -> None:
