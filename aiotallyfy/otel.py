@@ -264,12 +264,16 @@ class OpenTelemetryHooks(RequestHooks[_CallSpan]):
         span, token, recording, series = state
         series.active -= 1
         attributes, finals = series.attributes, series.finals
-        status, error_type, outcome = result.status, result.error_type, result.outcome
+        # One unpack, in ``CallResult``'s order: each named field read is a descriptor call
+        # (~0.1 us), and a call read a dozen of them.
+        (
+            _, outcome, status, error_type, attempts, _, _, duration, limiter_wait,
+            request_bytes, response_bytes, last_wait,
+        ) = result  # fmt: skip
         if outcome == "success":  # its last attempt's wait: not told to ``on_attempt``
-            wait = result.last_limiter_wait
-            self._record_wait(wait, attributes)
-            if recording and wait >= self._wait_event_min:
-                self._wait_event(span, result.attempts, wait)
+            self._record_wait(last_wait, attributes)
+            if recording and last_wait >= self._wait_event_min:
+                self._wait_event(span, attempts, last_wait)
         # By status alone when no error (no tuple to build per call), else by both.
         ending = status if error_type is None else (status, error_type)
         final = finals.get(ending)
@@ -282,44 +286,44 @@ class OpenTelemetryHooks(RequestHooks[_CallSpan]):
             if len(finals) >= _ENDINGS_LIMIT:
                 finals.clear()
             finals[ending] = final
-        self._record_duration(result.duration, final)
+        self._record_duration(duration, final)
         if outcome == "outcome_unknown":
             self._outcome_unknown.add(1, attributes)
         if not recording:  # a non-recording span drops attributes and status: none is built
             pass
         elif (  # a success in one attempt with both sizes (the usual call): one dict literal
             error_type is None
-            and result.attempts == 1
+            and attempts == 1
             and status is not None
-            and result.request_bytes is not None
-            and result.response_bytes is not None
+            and request_bytes is not None
+            and response_bytes is not None
         ):
             span.set_attributes(
                 {
                     "aiotallyfy.attempts": 1,
-                    "aiotallyfy.limiter.wait": result.limiter_wait,
+                    "aiotallyfy.limiter.wait": limiter_wait,
                     "aiotallyfy.outcome": outcome,
                     "http.response.status_code": status,
-                    "http.request.body.size": result.request_bytes,
-                    "http.response.body.size": result.response_bytes,
+                    "http.request.body.size": request_bytes,
+                    "http.response.body.size": response_bytes,
                 }
             )  # no error type: the outcome is a success, the status stays unset
         else:
             span_attributes: dict[str, Any] = {
-                "aiotallyfy.attempts": result.attempts,
-                "aiotallyfy.limiter.wait": result.limiter_wait,
+                "aiotallyfy.attempts": attempts,
+                "aiotallyfy.limiter.wait": limiter_wait,
                 "aiotallyfy.outcome": outcome,
             }
             if status is not None:
                 span_attributes["http.response.status_code"] = status
             if error_type is not None:
                 span_attributes["error.type"] = error_type
-            if result.attempts > 1:
-                span_attributes["http.request.resend_count"] = result.attempts - 1
-            if result.request_bytes is not None:
-                span_attributes["http.request.body.size"] = result.request_bytes
-            if result.response_bytes is not None:
-                span_attributes["http.response.body.size"] = result.response_bytes
+            if attempts > 1:
+                span_attributes["http.request.resend_count"] = attempts - 1
+            if request_bytes is not None:
+                span_attributes["http.request.body.size"] = request_bytes
+            if response_bytes is not None:
+                span_attributes["http.response.body.size"] = response_bytes
             span.set_attributes(span_attributes)
             if outcome in ("error", "outcome_unknown"):
                 span.set_status(Status(StatusCode.ERROR, error_type))
