@@ -8,7 +8,11 @@ whole stack deterministic. Tests may also inject their own clock.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from time import monotonic
 from typing import Protocol
+
+_BASE_TIME = asyncio.BaseEventLoop.time
 
 
 class Clock(Protocol):
@@ -32,3 +36,22 @@ class LoopClock:
 
     def __repr__(self) -> str:
         return "LoopClock()"
+
+
+def loop_now() -> float:
+    """``LoopClock().now()`` in one call: the standard loop's ``time()`` is
+    ``time.monotonic()``, read directly; any other loop (a virtual-time one, uvloop) is
+    asked."""
+    loop = asyncio.get_running_loop()
+    return monotonic() if type(loop).time is _BASE_TIME else loop.time()
+
+
+def reader_for(clock: Clock) -> Callable[[], float]:
+    """``clock.now`` as one callable, for a caller on the running loop that reads it several
+    times: for ``LoopClock`` and the standard loop, ``time.monotonic`` itself (its
+    ``time()`` is exactly that: one Python frame less per reading); the loop's own ``time``
+    for any other loop; any other clock's ``now``."""
+    if type(clock) is not LoopClock:
+        return clock.now
+    loop = asyncio.get_running_loop()
+    return monotonic if type(loop).time is _BASE_TIME else loop.time

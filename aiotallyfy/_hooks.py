@@ -27,10 +27,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from time import monotonic
 from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
-from ._clock import Clock, LoopClock
+from ._clock import Clock, LoopClock, loop_now
 from ._errors import OutcomeUnknownError
 from ._retry import Decision, HTTPOutcome, Outcome, Verdict
 from ._routes import route_template
@@ -159,17 +158,6 @@ _RETRY_VALUE = Verdict.RETRY.value
 _SUCCESS_VALUE = Verdict.SUCCESS.value
 
 
-_BASE_TIME = asyncio.BaseEventLoop.time
-
-
-def _loop_now() -> float:
-    """``LoopClock().now()`` (the default clock) in one call: the standard loop's ``time()``
-    is ``time.monotonic()``, read directly; any other loop (a virtual-time one, uvloop) is
-    asked."""
-    loop = asyncio.get_running_loop()
-    return monotonic() if type(loop).time is _BASE_TIME else loop.time()
-
-
 def _overrides(hook: RequestHooks[Any], name: str) -> bool:
     """Whether ``hook`` has its own ``name``: the base class's do-nothing methods are skipped."""
     return getattr(type(hook), name) is not getattr(RequestHooks, name)
@@ -233,7 +221,7 @@ class Observer:
         self._on_attempt = one.on_attempt if one is not None and self._attempts else None
         self._on_success = self._on_attempt if self._successes else None
         self._on_end = one.on_call_end if one is not None and self._ends else None
-        self._now = _loop_now if type(clock) is LoopClock else clock.now
+        self._now = loop_now if type(clock) is LoopClock else clock.now
         self._calls: dict[tuple[str, str, str | None], CallInfo] = {}
         self._server = server
         self._port = port

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from ._auth import TokenProvider, fixed_token, held_secrets, rate_limit_identity
-from ._clock import Clock, LoopClock
+from ._clock import Clock, LoopClock, reader_for
 from ._errors import (
     APIStatusError,
     AuthenticationError,
@@ -159,9 +159,7 @@ class HTTPCore:
         # Request hooks (``_hooks.Observer``) are told from this loop, with no wrapping
         # coroutine: without hooks, a call and each attempt pay one ``is not None`` check.
         # The observer is handed the clock readings the loop takes anyway.
-        clock = self.clock
-        # The default clock is the running loop's: read it directly (one call, not two).
-        now = asyncio.get_running_loop().time if type(clock) is LoopClock else clock.now
+        now = reader_for(self.clock)
         observer = self.observer
         call = None if observer is None else observer.start(method, path, org_id, now())
         # Locals for what every attempt touches (attribute loads add up at ~10k requests/s).

@@ -355,30 +355,43 @@ async def test_hooks_overriding_some_methods_get_exactly_those_with_state_none()
     assert result.rate_limited == 1
 
 
-def test_the_observer_reads_the_loops_own_clock() -> None:
-    """``_loop_now`` reads ``time.monotonic`` directly on the standard loop (whose ``time()``
-    it is) and asks any other loop: a virtual clock's calls are timed in virtual seconds."""
-    from aiotallyfy._hooks import _loop_now
+def test_the_clock_readers_read_the_loops_own_clock() -> None:
+    """``loop_now`` (the observer's) and ``reader_for`` (the request loop's) read
+    ``time.monotonic`` directly on the standard loop (whose ``time()`` it is) and ask any
+    other loop: a virtual clock's calls are timed in virtual seconds. Another clock is read
+    through its own ``now``."""
+    import time
+
+    from aiotallyfy._clock import LoopClock, loop_now, reader_for
     from aiotallyfy.testing import VirtualTimeLoop
 
-    async def read() -> tuple[float, float, float]:
+    class FixedClock:
+        def now(self) -> float:
+            return 42.0
+
+        async def sleep(self, seconds: float) -> None:
+            return None
+
+    async def read() -> tuple[float, float, float, float]:
         loop = asyncio.get_running_loop()
         assert type(loop).time is asyncio.BaseEventLoop.time
+        assert reader_for(LoopClock()) is time.monotonic
+        assert reader_for(FixedClock())() == 42.0
         before = loop.time()
-        now = _loop_now()
-        return before, now, loop.time()
+        now, read_now = loop_now(), reader_for(LoopClock())()
+        return before, now, read_now, loop.time()
 
-    before, now, after = asyncio.run(read())  # the standard loop
-    assert before <= now <= after
+    before, now, read_now, after = asyncio.run(read())  # the standard loop
+    assert before <= now <= read_now <= after
     virtual = VirtualTimeLoop()
     try:
 
-        async def later() -> float:
+        async def later() -> tuple[float, float]:
             await asyncio.sleep(1000)
-            return _loop_now()
+            return loop_now(), reader_for(LoopClock())()
 
         start = virtual.time()
-        assert virtual.run_until_complete(later()) == start + 1000
+        assert virtual.run_until_complete(later()) == (start + 1000, start + 1000)
     finally:
         virtual.close()
 
