@@ -89,6 +89,12 @@ class Response:
     attempts: int
 
 
+# The methods as constants: ``str.upper()`` returns a new string on every call, whose hash
+# each later set or dict lookup (the retry policy's idempotent methods, the observer's call
+# cache, aiohttp's method sets) would compute again.
+_METHODS = {m: m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
+
+
 class HTTPCore:
     """Sends requests through the limiter and the retry policy; shared by all resources."""
 
@@ -155,7 +161,7 @@ class HTTPCore:
         in memory, and neither goes through a JSON body-size rule.
         """
         policy = policy or self.policy
-        method = method.upper()
+        method = _METHODS.get(method) or method.upper()
         # Request hooks (``_hooks.Observer``) are told from this loop, with no wrapping
         # coroutine: without hooks, a call and each attempt pay one ``is not None`` check.
         # The observer is handed the clock readings the loop takes anyway.
