@@ -4,11 +4,13 @@ Run::
 
     pip install -e '.[test]'       # opentelemetry-api and -sdk
     python benchmarks/observability_overhead.py
-    python benchmarks/observability_overhead.py --n 5000 --rounds 9   # (default 2000 x 15)
+    python benchmarks/observability_overhead.py --n 5000 --rounds 9   # (default 1000 x 30)
 
 Configurations (one client each, everything else equal):
 
 - ``none``: no hooks, the plain request loop;
+- ``noop``: one ``RequestHooks`` overriding all three methods with ones that do nothing: what
+  registering a hook costs, the hook's own work aside;
 - ``hook``: one ``RequestHooks`` doing what a Prometheus exporter would (a few dict counters
   per attempt and per call);
 - ``otel-api``: ``OpenTelemetryHooks`` with no SDK configured (the API's no-op providers:
@@ -23,9 +25,9 @@ what a busy service pays), medians over the rounds; the differences to ``none`` 
 read:
 
 - ``dispatch``: exactly what the request loop adds per call with hooks, timed alone: the
-  observer's ``start`` (with the clock reading the loop takes only for it), one ``attempt``
-  and ``finish`` (for ``none``: the loop's ``observer is not None`` check). The precise
-  figure.
+  observer's ``start`` (with the clock reading the loop takes only for it) and, the call
+  succeeding at its first attempt, ``succeeded`` (for ``none``: the loop's ``observer is not
+  None`` check). The precise figure.
 - ``loop``: ``client.me()`` through the whole request loop (limiter, retry policy, hooks) with
   an in-process transport that answers at once, so only client code is timed (noisier: the
   loop itself is ~50-80 us here);
@@ -40,7 +42,7 @@ read:
   aiotallyfy adds (the observer, the hook's own code). Each round times the floor right
   after ``otel-sdk`` and ``ours`` is the median of those paired differences: two ~110-140 us
   figures taken seconds apart drift apart with the neighbours' load by more than the ~10 us
-  between them.
+  between them (hence many short rounds rather than a few long ones).
 """
 
 from __future__ import annotations
@@ -92,6 +94,19 @@ class CountingHook(RequestHooks[None]):
         self.seconds[(call.method, call.route)] += result.duration
 
 
+class NoopHook(RequestHooks[None]):
+    """Overrides all three methods (so each is called) and does nothing in them."""
+
+    def on_call_start(self, call: CallInfo) -> None:
+        return None
+
+    def on_attempt(self, state: None, attempt: AttemptInfo) -> None:
+        return None
+
+    def on_call_end(self, state: None, result: CallResult) -> None:
+        return None
+
+
 class InstantTransport:
     """Answers ``GET /me`` at once, in process: the request loop without a network."""
 
@@ -137,12 +152,14 @@ def otel_hooks(sdk: bool) -> RequestHooks[Any]:
 def hooks_for(name: str) -> list[RequestHooks[Any]]:
     if name == "none":
         return []
+    if name == "noop":
+        return [NoopHook()]
     if name == "hook":
         return [CountingHook()]
     return [otel_hooks(sdk=name == "otel-sdk")]
 
 
-CONFIGS = ("none", "hook", "otel-api", "otel-sdk")
+CONFIGS = ("none", "noop", "hook", "otel-api", "otel-sdk")
 
 
 async def per_request_us(client: TallyfyClient, n: int) -> float:
@@ -326,7 +343,8 @@ async def run(args: argparse.Namespace) -> None:
         sdk_floor_us(500)
         await loop_floor_us(loop_clients["none"], 500)
         for round_number in range(args.rounds):
-            order = CONFIGS[round_number % 4 :] + CONFIGS[: round_number % 4]
+            turn = round_number % len(CONFIGS)
+            order = CONFIGS[turn:] + CONFIGS[:turn]
             for name in order:
                 results.setdefault(("dispatch", name), []).append(
                     dispatch_us(observers[name], args.n)
@@ -364,8 +382,8 @@ async def run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--n", type=int, default=2000, help="calls per measurement")
-    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--n", type=int, default=1000, help="calls per measurement")
+    parser.add_argument("--rounds", type=int, default=30)
     asyncio.run(run(parser.parse_args()))
 
 
