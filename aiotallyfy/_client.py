@@ -16,7 +16,7 @@ from ._checks import positive_int, positive_seconds
 from ._clock import Clock
 from ._fanout import FanOutStream, OrgResult, fan_out
 from ._health import HealthStatus, check_health, health_url
-from ._hooks import Observer, RequestHooks
+from ._hooks import Observer, RequestHooks, make_observer
 from ._http import ClientStats, HTTPCore, Response
 from ._limits import (
     DEFAULT_TOKEN_RATE_LIMITS,
@@ -173,8 +173,8 @@ class TallyfyClient:
         # TLS settings, pool, body cap, counters and log) and time expiry on its clock.
         bind_provider(self._auth, AuthBinding(send=self._core.send_unmetered, clock=clock))
         self._hooks = tuple(hooks)
-        if hooks:  # request hooks (_hooks.py); without them the loop pays an is-None check
-            self._core.observer = _observer(hooks, self.base_url, self._core.clock)
+        # Request hooks (_hooks.py); without them the loop pays an is-None check.
+        self._core.observer = _observer(hooks, self.base_url, self._core.clock)
         self.max_concurrency = max_concurrency
         self.organizations = Organizations(self._core)
         self.tasks = Tasks(self._core)
@@ -381,8 +381,8 @@ def _limiter_for(
     )
 
 
-def _observer(hooks: Sequence[RequestHooks[Any]], base_url: str, clock: Clock) -> Observer:
-    """The hooks' dispatcher, timing calls on the client's clock."""
+def _observer(hooks: Sequence[RequestHooks[Any]], base_url: str, clock: Clock) -> Observer | None:
+    """The hooks' dispatcher, timing calls on the client's clock (``None`` without hooks)."""
     url = urlsplit(base_url)
     port = url.port or (443 if url.scheme == "https" else 80)
-    return Observer(hooks, clock=clock, server=url.hostname or "", port=port)
+    return make_observer(hooks, clock=clock, server=url.hostname or "", port=port)

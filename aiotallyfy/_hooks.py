@@ -8,7 +8,8 @@ support (``aiotallyfy.otel``) is one implementation of it, not a second mechanis
 
 Three moments, all on the calling task, in order: ``on_call_start`` (a logical call begins:
 ``client.tasks.get(...)``, one page of a list), ``on_attempt`` after each attempt the retry
-policy judged, ``on_call_end`` when the call returns or raises (cancellation included). Each
+policy judged (for a hook with ``successful_attempts = False``, each that did not succeed),
+``on_call_end`` when the call returns or raises (cancellation included). Each
 gets the same facts (``CallInfo``: method, route template, organization); what
 ``on_call_start`` returns is handed back to the other two, so a hook keeps per-call state
 (a span) without a lookup.
@@ -35,7 +36,7 @@ from ._retry import Decision, HTTPOutcome, Outcome, Verdict
 from ._routes import route_template
 from ._transport import RawResponse
 
-__all__ = ["AttemptInfo", "CallInfo", "CallResult", "Observer", "RequestHooks"]
+__all__ = ["AttemptInfo", "CallInfo", "CallResult", "Observer", "RequestHooks", "make_observer"]
 
 logger = logging.getLogger("aiotallyfy")
 
@@ -174,14 +175,17 @@ def _outcome_of(error: BaseException) -> str:
 class Observer:
     """Turns the request loop's locals into ``CallInfo``/``AttemptInfo``/``CallResult`` and hands
     them to every hook. One per client; ``HTTPCore.request`` calls ``start`` once per call,
-    ``attempt`` after each judged attempt and ``finish`` when the call ends.
+    ``attempt`` after each judged attempt that did not succeed, ``succeeded`` for the one that
+    did (the attempt and the call's end in one step), and ``finish`` when the call raises.
 
     Per call and per attempt this is the hooks' whole cost in the loop, so it is lean: the
     loop hands over the clock readings it takes anyway (the call's start, the end of a
     successful call), the per-call state is one list, ``attempt`` keeps only the record (whose
     facts ``finish`` reads back) and two sums, and does nothing at all when no hook reads
-    attempts or results. With exactly one hook (the usual case: one exporter) its methods are
-    bound once and called directly, with no loop over hooks and no list of states.
+    attempts or results; ``succeeded`` builds the result from what it is handed, and the
+    attempt's record only for a hook told of successful attempts. With exactly one hook (the
+    usual case: one exporter) its methods are bound once and called directly, with no loop
+    over hooks and no list of states.
     """
 
     __slots__ = (
@@ -231,11 +235,8 @@ class Observer:
         """A call begins at ``started`` (the request loop's clock, read by the loop)."""
         key = (method, path, org_id)
         call = self._calls.get(key)
-        if call is None:  # immutable, so one per method, path and organization serves all
-            call = CallInfo(method.upper(), route_template(path), org_id, self._server, self._port)
-            if len(self._calls) >= _CALL_CACHE_LIMIT:
-                self._calls.clear()  # paths carry ids: the cache must not grow with them
-            self._calls[key] = call
+        if call is None:
+            call = self._new_call(key)
         if self._count == 1:
             # A hook that keeps the default ``on_call_start`` has the state it would return.
             state: Any = None
@@ -254,6 +255,16 @@ class Observer:
                 self._failed(hook, exc)
                 states[i] = _NOT_STARTED
         return [call, started, states, None, 0.0, 0]
+
+    def _new_call(self, key: tuple[str, str, str | None]) -> CallInfo:
+        """The ``CallInfo`` of a method, path and organization, cached: it is immutable, so
+        one serves every call with those."""
+        method, path, org_id = key
+        call = CallInfo(method.upper(), route_template(path), org_id, self._server, self._port)
+        if len(self._calls) >= _CALL_CACHE_LIMIT:
+            self._calls.clear()  # paths carry ids: the cache must not grow with them
+        self._calls[key] = call
+        return call
 
     def attempt(
         self,
@@ -447,3 +458,29 @@ class Observer:
             type(exc).__name__,
             exc_info=exc,
         )
+
+
+def make_observer(
+    hooks: Sequence[RequestHooks[Any]], *, clock: Clock, server: str, port: int
+) -> Observer | None:
+    """The request loop's observer for ``hooks`` (``None`` without hooks: the loop then pays
+    one ``is not None`` check).
+
+    A hook that is the client's only one may supply its own: a ``_solo_observer(clock=...,
+    server=..., port=...)`` method returning an ``Observer`` subclass that tells that hook of
+    the common case (a call's start, its success) without building the records, or ``None``
+    to be observed like any hook. ``OpenTelemetryHooks`` does (the records and their
+    dispatch were most of its own cost); it must record exactly what its ``RequestHooks``
+    methods record, which a test checks by running the same calls with it alone and beside
+    another hook.
+    """
+    if not hooks:
+        return None
+    if len(hooks) == 1:
+        solo = getattr(hooks[0], "_solo_observer", None)
+        observer: Observer | None = (
+            None if solo is None else solo(clock=clock, server=server, port=port)
+        )
+        if observer is not None:
+            return observer
+    return Observer(hooks, clock=clock, server=server, port=port)

@@ -68,7 +68,7 @@ from aiotallyfy import (
     RequestHooks,
     TallyfyClient,
 )
-from aiotallyfy._hooks import Observer
+from aiotallyfy._hooks import Observer, make_observer
 from aiotallyfy._retry import Decision, HTTPOutcome, Verdict
 from aiotallyfy._transport import RawResponse
 
@@ -328,7 +328,7 @@ def observer_for(name: str) -> Observer | None:
     if not hooks:
         return None
     clock = TallyfyClient("t", base_url="http://127.0.0.1:9")._core.clock
-    return Observer(hooks, clock=clock, server="127.0.0.1", port=443)
+    return make_observer(hooks, clock=clock, server="127.0.0.1", port=443)  # as the client does
 
 
 async def run(args: argparse.Namespace) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from _observability import ROUTE, get_after_429_and_503
+from _observability import ROUTE, Top, get_after_429_and_503
 from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -473,3 +473,191 @@ async def test_single_attempt_calls_record_their_limiter_wait_once_success_or_no
     ]
     assert "aiotallyfy.client.rate_limited" not in otel.points()
     assert "aiotallyfy.client.retries" not in otel.points()
+
+
+class Silent(RequestHooks[None]):
+    """A second hook that overrides every method and records nothing: beside it,
+    ``OpenTelemetryHooks`` is told through the generic observer's records."""
+
+    def on_call_start(self, call: CallInfo) -> None:
+        return None
+
+    def on_attempt(self, state: None, attempt: AttemptInfo) -> None:
+        return None
+
+    def on_call_end(self, state: None, result: CallResult) -> None:
+        return None
+
+
+def exported(otel: Telemetry, port: int) -> tuple[list[Any], list[Any]]:
+    """Everything exported, ids and timestamps aside (the clock is virtual: durations are
+    exact): each span's name, kind, status, attributes and events, and each metric point's
+    attributes and value (a histogram's count, sum and bucket counts). The fake's port,
+    which differs from fake to fake, reads ``"port"``."""
+
+    def same_port(attributes: Any) -> dict[str, Any]:
+        out = {k: round(v, 9) if isinstance(v, float) else v for k, v in (attributes or {}).items()}
+        if "server.port" in out:
+            assert out["server.port"] == port
+            out["server.port"] = "port"
+        return out
+
+    spans = [
+        (
+            s.name,
+            s.kind,
+            s.status.status_code,
+            s.status.description,
+            same_port(s.attributes),
+            [(e.name, same_port(e.attributes)) for e in s.events],
+        )
+        for s in otel.finished()
+    ]
+    data = otel.reader.get_metrics_data()
+    assert data is not None
+    points = sorted(
+        (
+            m.name,
+            sorted(same_port(p.attributes).items()),
+            (p.count, round(p.sum, 9), tuple(p.bucket_counts))
+            if hasattr(p, "bucket_counts")
+            else p.value,
+        )
+        for r in data.resource_metrics
+        for sm in r.scope_metrics
+        for m in sm.metrics
+        for p in m.data.data_points
+    )
+    return spans, points
+
+
+async def calls_of_every_ending(*hooks: RequestHooks[Any]) -> tuple[type, int]:
+    """One of each: successes at the first attempt and after a 429 and a 503, a list's pages,
+    a 404, a write whose outcome is unknown, a call cancelled mid-flight (40 ms latency: no
+    duration near a bucket boundary; retry jitter at its ceiling). Returns the type of the
+    client's observer and the fake's port."""
+    async with FakeTallyfy(orgs=1, tasks_per_org=250, latency=0.04) as fake:
+        org = fake.data.org_ids[0]
+        first, retried, hung = fake.data.task_ids(org)[:3]
+        fake.inject("429", path_contains=retried, retry_after=1)
+        fake.inject("html_503", path_contains=retried)
+        fake.inject("reset_after_apply", method="POST")
+        fake.inject("hang", path_contains=hung, hang_seconds=30)
+        async with TallyfyClient(
+            fake.token, base_url=fake.base_url, hooks=hooks, rng=Top()
+        ) as client:
+            observer = type(client._core.observer)
+            await client.me()
+            await client.tasks.get(org, first)
+            await client.tasks.get(org, retried)
+            assert len(await client.tasks.list_mine(org).to_list()) > 100  # 2 pages
+            with pytest.raises(NotFoundError):
+                await client.tasks.get(org, "0" * 32)
+            with pytest.raises(OutcomeUnknownError):
+                await client.request("POST", f"/organizations/{org}/tasks", json={"t": "x"})
+            pending = asyncio.create_task(client.tasks.get(org, hung))
+            await asyncio.sleep(5)
+            pending.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await pending
+        return observer, fake.port
+
+
+async def test_alone_or_beside_another_hook_the_same_spans_and_points_are_exported() -> None:
+    """Alone, ``OpenTelemetryHooks`` is told of a call's start and success by its own
+    observer, straight from the request loop (no records); beside another hook, through the
+    generic observer's records and its ``RequestHooks`` methods. Both must export exactly the
+    same: every span (attributes, events, status) and every metric point."""
+    from aiotallyfy._hooks import Observer
+    from aiotallyfy.otel import _SoloObserver
+
+    alone, beside = Telemetry(), Telemetry()
+    observer, alone_port = await calls_of_every_ending(alone.hooks)
+    assert observer is _SoloObserver
+    observer, beside_port = await calls_of_every_ending(beside.hooks, Silent())
+    assert observer is Observer
+    spans, points = exported(alone, alone_port)
+    assert (spans, points) == exported(beside, beside_port)
+    assert [(name, status) for name, _, status, *_ in spans] == [
+        ("GET /me", StatusCode.UNSET),
+        (f"GET {ROUTE}", StatusCode.UNSET),
+        (f"GET {ROUTE}", StatusCode.UNSET),
+        ("GET /organizations/{org}/me/tasks", StatusCode.UNSET),
+        ("GET /organizations/{org}/me/tasks", StatusCode.UNSET),
+        (f"GET {ROUTE}", StatusCode.ERROR),
+        ("POST /organizations/{org}/tasks", StatusCode.ERROR),
+        (f"GET {ROUTE}", StatusCode.UNSET),  # cancelled: not an error
+    ]
+    outcomes = [attributes["aiotallyfy.outcome"] for *_, attributes, _ in spans]
+    assert outcomes == [
+        "success", "success", "success", "success", "success", "error", "outcome_unknown",
+        "cancelled",
+    ]  # fmt: skip
+    assert [len(events) for *_, events in spans] == [0, 0, 5, 0, 0, 0, 0, 0]
+    assert ("aiotallyfy.client.outcome_unknown", [], 1) not in points  # it has attributes
+    assert sum(1 for name, *_ in points if name == "aiotallyfy.client.outcome_unknown") == 1
+
+
+async def test_a_subclass_overriding_a_hook_method_is_observed_through_it(
+    fake: FakeTallyfy,
+) -> None:
+    """A subclass that overrides a ``RequestHooks`` method gets the generic observer, so its
+    override is called for every call, successes included."""
+    from aiotallyfy._hooks import Observer
+
+    called: list[str] = []
+
+    class Counting(OpenTelemetryHooks):
+        def on_call_end(self, state: Any, result: CallResult) -> None:
+            called.append(result.outcome)
+            super().on_call_end(state, result)
+
+    otel = Telemetry()
+    hooks = Counting(tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider)
+    async with TallyfyClient(fake.token, base_url=fake.base_url, hooks=[hooks]) as client:
+        assert type(client._core.observer) is Observer
+        await client.me()
+    assert called == ["success"]
+    assert [s.name for s in otel.finished()] == ["GET /me"]
+
+
+class BrokenTracer(trace.Tracer):
+    def start_span(self, *args: Any, **kwargs: Any) -> trace.Span:
+        raise RuntimeError("exporter misconfigured")
+
+    def start_as_current_span(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("exporter misconfigured")
+
+
+class BrokenTracerProvider(trace.TracerProvider):
+    def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
+        return BrokenTracer()
+
+
+async def test_alone_a_hook_failing_at_start_is_logged_once_and_never_fails_a_call(
+    fake: FakeTallyfy, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The solo observer keeps the generic one's promise: a hook that raises is logged once
+    and ignored, that call is not reported to it again (no metric point for it), and the
+    calls themselves succeed."""
+    from aiotallyfy.otel import _SoloObserver
+
+    reader = InMemoryMetricReader()
+    hooks = OpenTelemetryHooks(
+        tracer_provider=BrokenTracerProvider(),
+        meter_provider=MeterProvider(metric_readers=[reader]),
+    )
+    async with TallyfyClient(fake.token, base_url=fake.base_url, hooks=[hooks]) as client:
+        assert type(client._core.observer) is _SoloObserver
+        assert (await client.me())["id"]
+        assert (await client.me())["id"]
+    assert [r.getMessage() for r in caplog.records if "request hook" in r.getMessage()] == [
+        "request hook OpenTelemetryHooks raised RuntimeError; ignored (further errors from "
+        "it are not logged)"
+    ]
+    data = reader.get_metrics_data()
+    names = [] if data is None else [
+        m.name for r in data.resource_metrics for sm in r.scope_metrics for m in sm.metrics
+    ]  # fmt: skip
+    assert "http.client.request.duration" not in names  # no call was started, none ended
+    assert trace.get_current_span() is trace.INVALID_SPAN

@@ -25,9 +25,7 @@ __all__ = ["to_arrow"]
 
 def _json_text(values: list[Any]) -> Any:
     dumps = orjson.dumps
-    return pa.array(
-        [None if v is None else dumps(v).decode() for v in values], type=pa.string()
-    )
+    return pa.array([None if v is None else dumps(v).decode() for v in values], type=pa.string())
 
 
 def _is_nested(kind: Any) -> bool:
