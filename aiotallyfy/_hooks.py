@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 from ._clock import Clock, LoopClock, loop_now
@@ -308,15 +308,7 @@ class Observer:
         state[_WAITED] += limiter_wait
         if status == 429:
             state[_RATE_LIMITED] += 1
-        if self._on_attempt is not None:  # one hook
-            hook_state = state[_STATES]
-            if hook_state is not _NOT_STARTED:
-                try:
-                    self._on_attempt(hook_state, info)
-                except Exception as exc:
-                    self._failed(self._hooks[0], exc)
-        elif self._count > 1:
-            self._each_attempt(state[_STATES], info, self._attempts)
+        self._tell_attempt(state[_STATES], info, self._on_attempt, self._attempts)
 
     def succeeded(
         self,
@@ -347,15 +339,7 @@ class Observer:
                     False, request_bytes, response_bytes,
                 ),
             )  # fmt: skip
-            if self._on_success is not None:
-                hook_state = state[_STATES]
-                if hook_state is not _NOT_STARTED:
-                    try:
-                        self._on_success(hook_state, info)
-                    except Exception as exc:
-                        self._failed(self._hooks[0], exc)
-            elif self._count > 1:
-                self._each_attempt(state[_STATES], info, self._successes)
+            self._tell_attempt(state[_STATES], info, self._on_success, self._successes)
         if not self._ends:
             return
         result: CallResult = _new(
@@ -366,21 +350,26 @@ class Observer:
                 response_bytes, limiter_wait,
             ),
         )  # fmt: skip
-        if self._on_end is not None:  # one hook
-            hook_state = state[_STATES]
-            if hook_state is not _NOT_STARTED:
+        self._tell_end(state[_STATES], result)
+
+    def _tell_attempt(
+        self,
+        states: Any,
+        info: AttemptInfo,
+        one: Callable[[Any, AttemptInfo], None] | None,
+        told: tuple[tuple[int, RequestHooks[Any]], ...],
+    ) -> None:
+        """``on_attempt`` of the one hook (``one``: its bound method, ``states``: its state),
+        or of each of several hooks in ``told`` (``states``: their states)."""
+        if one is not None:
+            if states is not _NOT_STARTED:
                 try:
-                    self._on_end(hook_state, result)
+                    one(states, info)
                 except Exception as exc:
                     self._failed(self._hooks[0], exc)
-        else:
-            self._each_end(state[_STATES], result)
-
-    def _each_attempt(
-        self, states: list[Any], info: AttemptInfo, told: tuple[tuple[int, RequestHooks[Any]], ...]
-    ) -> None:
-        """``on_attempt`` of each of several hooks, those in ``told`` (one hook is called
-        directly)."""
+            return
+        if self._count == 1:
+            return  # the one hook is not told of this attempt
         for i, hook in told:
             hook_state = states[i]
             if hook_state is _NOT_STARTED:
@@ -427,18 +416,17 @@ class Observer:
                 last_wait,
             ),
         )
+        self._tell_end(state[_STATES], result)
+
+    def _tell_end(self, states: Any, result: CallResult) -> None:
+        """``on_call_end`` of the hook (``states``: its state) or of each hook (their states)."""
         if self._on_end is not None:  # one hook
-            hook_state = state[_STATES]
-            if hook_state is not _NOT_STARTED:
+            if states is not _NOT_STARTED:
                 try:
-                    self._on_end(hook_state, result)
+                    self._on_end(states, result)
                 except Exception as exc:
                     self._failed(self._hooks[0], exc)
-        else:
-            self._each_end(state[_STATES], result)
-
-    def _each_end(self, states: list[Any], result: CallResult) -> None:
-        """``on_call_end`` of each of several hooks (one hook is called directly)."""
+            return
         for i, hook in self._ends:
             hook_state = states[i]
             if hook_state is _NOT_STARTED:

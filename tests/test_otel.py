@@ -5,6 +5,7 @@ or id in any exported attribute; organization ids only when asked for; parenting
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -475,18 +476,21 @@ async def test_single_attempt_calls_record_their_limiter_wait_once_success_or_no
     assert "aiotallyfy.client.retries" not in otel.points()
 
 
-class Silent(RequestHooks[None]):
-    """A second hook that overrides every method and records nothing: beside it,
-    ``OpenTelemetryHooks`` is told through the generic observer's records."""
+class Told(RequestHooks[None]):
+    """A second hook, told of everything: beside it, ``OpenTelemetryHooks`` is told through
+    the generic observer's records."""
+
+    def __init__(self) -> None:
+        self.told: Counter[str] = Counter()
 
     def on_call_start(self, call: CallInfo) -> None:
-        return None
+        self.told["start"] += 1
 
     def on_attempt(self, state: None, attempt: AttemptInfo) -> None:
-        return None
+        self.told["attempt"] += 1
 
     def on_call_end(self, state: None, result: CallResult) -> None:
-        return None
+        self.told[result.outcome] += 1
 
 
 def exported(otel: Telemetry, port: int) -> tuple[list[Any], list[Any]]:
@@ -574,8 +578,13 @@ async def test_alone_or_beside_another_hook_the_same_spans_and_points_are_export
     alone, beside = Telemetry(), Telemetry()
     observer, alone_port = await calls_of_every_ending(alone.hooks)
     assert observer is _SoloObserver
-    observer, beside_port = await calls_of_every_ending(beside.hooks, Silent())
+    told = Told()
+    observer, beside_port = await calls_of_every_ending(beside.hooks, told)
     assert observer is Observer
+    # 8 calls; 9 judged attempts (the retried call 3, the cancelled one none); 8 endings
+    assert told.told == Counter(
+        start=8, attempt=9, success=5, error=1, outcome_unknown=1, cancelled=1
+    )
     spans, points = exported(alone, alone_port)
     assert (spans, points) == exported(beside, beside_port)
     assert [(name, status) for name, _, status, *_ in spans] == [
