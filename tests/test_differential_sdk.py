@@ -1065,11 +1065,17 @@ def as_stored(r: RecordedRequest, stored: list[dict[str, Any]]) -> RecordedReque
 async def compare_all() -> tuple[dict[str, set[str]], int]:
     """Every operation through both clients against one fake: ``({op: differences}, count)``."""
     found: dict[str, set[str]] = {}
-    async with FakeTallyfy(orgs=1, tasks_per_org=40) as fake, TallyfyClient(
-        # No pacing (the default 600/min paces past its first burst) and no retries: every
-        # request either client sends is one the comparison sees.
-        fake.token, base_url=fake.root_url, max_retries=0, rate_limits=[RateLimit(10**6, 1.0)]
-    ) as client:
+    async with (
+        FakeTallyfy(orgs=1, tasks_per_org=40) as fake,
+        TallyfyClient(
+            # No pacing (the default 600/min paces past its first burst) and no retries: every
+            # request either client sends is one the comparison sees.
+            fake.token,
+            base_url=fake.root_url,
+            max_retries=0,
+            rate_limits=[RateLimit(10**6, 1.0)],
+        ) as client,
+    ):
         tmp = tempfile.TemporaryDirectory()
         env = Env(fake, client, fake.data.org_ids[0], set(), Path(tmp.name))
         sdk = official_sdk(fake)
