@@ -4,7 +4,8 @@ A service that calls Tallyfy wants to see, on its own dashboards, how many calls
 long they take, how often they are rate limited or retried, and how long they queue in the
 limiter. ``RequestHooks`` is the one interface for that: subclass it (a Prometheus exporter,
 a log line, a test probe) and pass it to ``TallyfyClient(hooks=[...])``. The OpenTelemetry
-support (``aiotallyfy.otel``) is one implementation of it, not a second mechanism.
+support (``aiotallyfy.otel``) is one implementation of it, not a second mechanism (alone on a
+client it brings its own observer for the common case: ``make_observer``).
 
 Three moments, all on the calling task, in order: ``on_call_start`` (a logical call begins:
 ``client.tasks.get(...)``, one page of a list), ``on_attempt`` after each attempt the retry
