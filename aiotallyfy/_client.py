@@ -244,7 +244,7 @@ class TallyfyClient:
     async def me(self) -> Me:
         """The token's user (``GET /me``); a cheap way to check a token."""
         response = await self._core.request("GET", "/me")
-        result: Me = unwrap(response.data, "/me")
+        result: Me = unwrap(response, "GET", "/me")
         return result
 
     async def health(self, *, url: str | None = None) -> HealthStatus:

@@ -315,9 +315,36 @@ async def test_a_top_level_json_type_that_is_not_an_object(payload: bytes) -> No
         hostile_server(handler) as server,
         TallyfyClient(TOKEN, base_url=server.base_url) as client,
     ):
-        with pytest.raises(PaginationError, match="expected an object with 'data'"):
+        with pytest.raises(PaginationError, match="expected an object with 'data'") as info:
             await client.me()
     assert server.paths() == ["/api/me"]
+    error = info.value
+    assert (error.method, error.path, error.org_id, error.attempts) == ("GET", "/me", None, 1)
+    assert "applied" not in str(error)
+
+
+async def test_a_write_answered_2xx_without_data_is_an_error_that_says_it_was_applied() -> None:
+    """A 201 whose body is not Tallyfy's ``{"data": ...}`` is not understood: an error, never a
+    made-up result; it names the call and says the write happened (no retry: sent once)."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return web.Response(body=b'{"ok": true}', status=201, content_type="application/json")
+
+    org = "3f9c2a6d1e8b4c7fa0b1c2d3e4f5a6b7"
+    async with (
+        hostile_server(handler) as server,
+        TallyfyClient(TOKEN, base_url=server.base_url) as client,
+    ):
+        with pytest.raises(PaginationError) as info:
+            await client.tags.create(org, title="urgent")
+    assert server.paths() == [f"/api/organizations/{org}/tags"]  # sent once
+    error = info.value
+    path = f"/organizations/{org}/tags"
+    assert (error.method, error.path, error.org_id, error.attempts) == ("POST", path, org, 1)
+    assert str(error) == (
+        f"{path}: expected an object with 'data', got dict; the POST was answered 201, so it "
+        f"was applied [POST {path}]"
+    )
 
 
 @pytest.mark.virtual_time

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any, TypeVar, cast
 
 from .._errors import PaginationError, TallyfyError
-from .._http import HTTPCore
+from .._http import HTTPCore, Response
 from .._pagination import MAX_PER_PAGE, AsyncPager, RoutePages, SeenIds
 from ._writes import org_path, with_param
 
@@ -81,7 +81,7 @@ class Resource:
         what the caller returns (typing only, like ``_pager``'s; items stay the server's
         dicts): ``object`` where the caller checks the shape itself."""
         response = await self._core.request("GET", path, org_id=org_id, params=params)
-        return cast(T, unwrap(response.data, path))
+        return cast(T, unwrap(response, "GET", path, org_id))
 
     async def _backfilled(
         self,
@@ -146,7 +146,7 @@ class Resource:
         response = await self._core.request(
             method, path, org_id=org_id, json=json, idempotent=idempotent
         )
-        return cast(T, unwrap(response.data, path))
+        return cast(T, unwrap(response, method.upper(), path, org_id))
 
     async def _write_optional(
         self,
@@ -167,10 +167,22 @@ class Resource:
         return cast("T | None", maybe_unwrap(response.data))
 
 
-def unwrap(payload: Any, path: str) -> Any:
+def unwrap(response: Response, method: str, path: str, org_id: str | None = None) -> Any:
+    """``response.data["data"]``: the object Tallyfy wraps as ``{"data": {...}}``. An answer
+    without it is not understood, so it is an error carrying the call's facts (method, path,
+    organization, attempts); for a write it says the write was applied (a 2xx answered it)."""
+    payload = response.data
     if isinstance(payload, dict) and "data" in payload:
         return payload["data"]
-    raise PaginationError(f"{path}: expected an object with 'data', got {type(payload).__name__}")
+    applied = (
+        ""
+        if method in ("GET", "HEAD")
+        else f"; the {method} was answered {response.status}, so it was applied"
+    )
+    raise PaginationError(
+        f"{path}: expected an object with 'data', got {type(payload).__name__}{applied}",
+        method=method, path=path, org_id=org_id, attempts=response.attempts,
+    )  # fmt: skip
 
 
 def maybe_unwrap(payload: Any) -> Any:

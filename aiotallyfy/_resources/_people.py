@@ -154,7 +154,7 @@ class Users(Resource):
         response = await self._core.request(
             "DELETE", path, org_id=org_id, params=params, idempotent=False
         )
-        result: User = unwrap(response.data, path)
+        result: User = unwrap(response, "DELETE", path, org_id)
         return result
 
     async def delete(self, org_id: str, user_id: int) -> None:

@@ -94,7 +94,7 @@ class Watchers(Resource):
             if found is not None:
                 return found
         if user_id is None:
-            me = unwrap((await self._core.request("GET", "/me")).data, "/me")
+            me = unwrap(await self._core.request("GET", "/me"), "GET", "/me")
             user_id = me.get("id") if isinstance(me, dict) else None
             if user_id is None:
                 # An answer the client does not understand is an error, never a guess.
