@@ -17,7 +17,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -147,6 +147,7 @@ class HTTPCore:
         decode: bool = True,
         payload: Callable[[], Any] | None = None,
         consume: Consume | None = None,
+        replayable: bool = True,
     ) -> Response:
         """Send ``method path`` until it succeeds or the policy says stop; raise on failure.
 
@@ -158,9 +159,15 @@ class HTTPCore:
         File transfers (``_resources._files``): ``payload()`` builds a fresh streamed body
         (an aiohttp ``Payload``) for each attempt, instead of ``json``; ``consume`` streams a
         2xx body to its destination (``Response.data`` is then ``None``). Neither is held
-        in memory, and neither goes through a JSON body-size rule.
+        in memory, and neither goes through a JSON body-size rule. ``replayable=False``: the
+        body can be sent only once (an async iterator's chunks: a second ``payload()`` would
+        be empty), so it never is: no retry, no redirect followed (a 307/308 is raised as
+        ``RedirectError``), no re-send with a renewed token after a 401 (the token is still
+        renewed, for the next call). Re-sending it would store an empty file as a success.
         """
         policy = policy or self.policy
+        if not replayable:
+            policy = replace(policy, max_retries=0)
         method = _METHODS.get(method) or method.upper()
         # Request hooks (``_hooks.Observer``) are told from this loop, with no wrapping
         # coroutine: without hooks, a call and each attempt pay one ``is not None`` check.
@@ -221,6 +228,7 @@ class HTTPCore:
                             token=token,
                             body=payload() if payload is not None else body,
                             consume=consume,
+                            follow_redirects=replayable,
                         )
                     except TransportFailure as failure:
                         stats.transport_errors += 1
@@ -251,6 +259,7 @@ class HTTPCore:
                     and outcome.status == 401
                     and not refreshed_auth
                     and await auth.on_unauthorized(org_id, token)
+                    and replayable  # renewed either way; a one-pass body is not re-sent
                 ):
                     refreshed_auth = True
                     attempt -= 1  # a renewed credential gets a fresh attempt, once

@@ -510,7 +510,9 @@ class AiohttpTransport:
                 return raw
             if not follow_redirects:
                 return dataclasses.replace(
-                    raw, refused=f"HTTP {raw.status}: redirects are not followed for this request"
+                    raw,
+                    refused="redirect not followed: this request's body is not sent again (it "
+                    "holds credentials, or is a stream that can be read once)",
                 )
             try:
                 current = self._next_hop(method, raw)

@@ -18,11 +18,14 @@ from _resources_helpers import org
 from aiohttp import web
 
 from aiotallyfy import (
+    AuthenticationError,
+    CallableTokenProvider,
     FileTooLargeError,
     InvalidArgument,
     NotFoundError,
     OutcomeUnknownError,
     RateLimitedError,
+    RedirectError,
     TallyfyClient,
     ValidationError,
 )
@@ -211,6 +214,89 @@ async def test_upload_is_never_sent_twice_once_it_may_have_been_stored(
         )
     assert fake.count("POST", "/assets") == 4
     assert fake_files(fake).uploads == 2
+
+
+UPLOAD = {"uploaded_from": "ko_field", "subject_type": "Checklist", "subject_id": "b" * 32}
+ORG = "3f9c2a6d1e8b4c7fa0b1c2d3e4f5a6b7"
+
+
+async def chunks_of(data: bytes) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), 1000):
+        yield data[start : start + 1000]
+
+
+@pytest.mark.parametrize("status", [307, 308])
+async def test_a_redirected_upload_is_sent_on_whole_or_not_at_all(
+    status: int, payload: bytes, tmp_path: Path
+) -> None:
+    """A 307/308 asks for the same request at another URL (nothing was stored). A path or
+    bytes is read again from its start and the target gets the whole file; an async
+    iterator's chunks cannot be read twice, so the redirect is not followed (``RedirectError``,
+    one request): re-sent, the target would have stored an empty file as a success."""
+    bodies: list[tuple[str, bytes]] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        bodies.append((request.path, await request.read()))
+        if request.path.endswith("/assets"):
+            target = f"/api/organizations/{ORG}/assets/elsewhere"
+            return web.Response(status=status, headers={"Location": target})
+        return web.json_response({"data": {"id": "asset-1"}}, status=201)
+
+    small = payload[:200_000]  # under the test server's 1 MiB request cap
+    source = tmp_path / "contract.pdf"
+    source.write_bytes(small)
+    async with (
+        hostile_server(handler) as server,
+        TallyfyClient("PAT-x", base_url=server.base_url) as client,
+    ):
+        for whole in (source, small, io.BytesIO(small)):
+            bodies.clear()
+            assert (await client.files.upload(ORG, whole, filename="c.pdf", **UPLOAD))["id"]
+            assert [path.rsplit("/", 1)[1] for path, _ in bodies] == ["assets", "elsewhere"]
+            assert all(small in body for _, body in bodies)  # the whole file, both times
+        bodies.clear()
+        with pytest.raises(RedirectError) as info:
+            await client.files.upload(ORG, chunks_of(small), filename="c.pdf", **UPLOAD)
+    assert [path.rsplit("/", 1)[1] for path, _ in bodies] == ["assets"]  # never re-sent
+    assert small in bodies[0][1]
+    assert info.value.status == status
+    assert "read once" in str(info.value)
+
+
+async def test_a_one_pass_upload_answered_401_is_not_re_sent_but_the_token_is_renewed(
+    payload: bytes,
+) -> None:
+    """A 401 renews the token; a body that can be read once is not sent again with it (that
+    would store an empty file): ``AuthenticationError``, and the next call uses the new token."""
+    seen: list[tuple[str, str, int]] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        seen.append((request.path.rsplit("/", 1)[1], request.headers["Authorization"], len(body)))
+        if request.headers["Authorization"] == "Bearer first":
+            return web.json_response({"error": "unauthenticated"}, status=401)
+        return web.json_response({"data": {"id": "asset-1"}}, status=201)
+
+    tokens = iter(["first", "second"])
+
+    async def mint(org_id: str | None) -> str:
+        return next(tokens)
+
+    async with (
+        hostile_server(handler) as server,
+        TallyfyClient(CallableTokenProvider(mint), base_url=server.base_url) as client,
+    ):
+        with pytest.raises(AuthenticationError):
+            await client.files.upload(ORG, chunks_of(payload[:5000]), filename="c.pdf", **UPLOAD)
+        assert [(path, auth) for path, auth, _ in seen] == [("assets", "Bearer first")]
+        # The renewed token is the next call's, and a path is re-sent after a 401 as before.
+        assert (await client.files.upload(ORG, chunks_of(b"x" * 10), filename="c.pdf", **UPLOAD))[
+            "id"
+        ] == "asset-1"
+    assert [(path, auth) for path, auth, _ in seen] == [
+        ("assets", "Bearer first"),
+        ("assets", "Bearer second"),
+    ]
 
 
 async def test_download_limits_and_missing_files_leave_nothing(

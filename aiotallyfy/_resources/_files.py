@@ -28,7 +28,6 @@ seekable file; never an async iterator). Downloads are GETs, retried from the fi
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 import io
 import os
@@ -371,12 +370,14 @@ class Files(Resource):
             writer.append_payload(part)
             return writer
 
-        core = self._core
-        policy = None if prepared.replayable else dataclasses.replace(core.policy, max_retries=0)
         path = f"{org_path(org_id)}/assets"
-        response = await core.request(
-            "POST", path, org_id=org_id, payload=body, idempotent=False, policy=policy
-        )
+        # A body built again for each attempt re-reads a path, bytes or a seekable file from
+        # their start (``_FileBody``), also when a 307/308 sends it on; an async iterator's
+        # chunks can be sent once only (``replayable=False``: never re-sent).
+        response = await self._core.request(
+            "POST", path, org_id=org_id, payload=body, idempotent=False,
+            replayable=prepared.replayable,
+        )  # fmt: skip
         data = response.data.get("data") if isinstance(response.data, dict) else None
         if not isinstance(data, dict) or "id" not in data:
             raise OutcomeUnknownError(
