@@ -289,7 +289,7 @@ async def test_a_one_pass_upload_answered_401_is_not_re_sent_but_the_token_is_re
         with pytest.raises(AuthenticationError):
             await client.files.upload(ORG, chunks_of(payload[:5000]), filename="c.pdf", **UPLOAD)
         assert [(path, auth) for path, auth, _ in seen] == [("assets", "Bearer first")]
-        # The renewed token is the next call's, and a path is re-sent after a 401 as before.
+        # The renewed token is the next call's: that upload goes through at its first attempt.
         assert (await client.files.upload(ORG, chunks_of(b"x" * 10), filename="c.pdf", **UPLOAD))[
             "id"
         ] == "asset-1"
