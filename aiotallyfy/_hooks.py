@@ -380,10 +380,8 @@ class Observer:
             except Exception as exc:
                 self._failed(hook, exc)
 
-    def finish(self, state: _CallState, error: BaseException | None, ended: float | None) -> None:
-        """The call ended: returned (``error`` None) or raised. ``ended`` is the loop's last
-        clock reading when it is the end (a success: the answer just came), else ``None`` and
-        the clock is read here."""
+    def finish(self, state: _CallState, error: BaseException) -> None:
+        """The call raised ``error`` (a call that returns ends in ``succeeded``)."""
         if not self._ends:
             return  # no hook reads results: the record is not built
         last: AttemptInfo | None = state[_LAST]
@@ -404,13 +402,13 @@ class Observer:
             CallResult,
             (
                 state[_CALL],
-                "success" if error is None else _outcome_of(error),
+                _outcome_of(error),
                 status,
-                None if error is None else type(error).__name__,
+                type(error).__name__,
                 attempts,
                 retries,
                 state[_RATE_LIMITED],
-                (self._now() if ended is None else ended) - state[_STARTED],
+                self._now() - state[_STARTED],
                 state[_WAITED],
                 request_bytes,
                 response_bytes,

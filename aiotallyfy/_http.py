@@ -175,6 +175,7 @@ class HTTPCore:
         now = reader_for(self.clock)
         observer = self.observer
         call = None if observer is None else observer.start(method, path, org_id, now())
+        streamed = payload is not None or consume is not None  # no body size to tell the hooks
         # Locals for what every attempt touches (attribute loads add up at ~10k requests/s).
         stats = self.stats
         stats.calls += 1
@@ -281,14 +282,13 @@ class HTTPCore:
                     response = Response(raw.status, data, raw.headers.get("X-Request-Id"), attempt)
                     if observer is not None and call is not None:  # the answer just came: the end
                         observer.succeeded(
-                            call, attempt, admission.waited, duration, raw, body,
-                            payload is not None or consume is not None, ended,
-                        )  # fmt: skip
+                            call, attempt, admission.waited, duration, raw, body, streamed, ended
+                        )
                     return response
                 if observer is not None and call is not None:  # request hooks
                     observer.attempt(
                         call, attempt, outcome, decision, admission.waited, duration, raw, body,
-                        payload is not None or consume is not None,
+                        streamed,
                     )  # fmt: skip
                 if decision.verdict is Verdict.RETRY:
                     stats.retries += 1
@@ -324,11 +324,11 @@ class HTTPCore:
             stats.errors += 1
             logger.debug("%s %s failed: %s", method, path, type(exc).__name__)
             if observer is not None and call is not None:
-                observer.finish(call, exc, None)
+                observer.finish(call, exc)
             raise
         except BaseException as exc:  # cancellation, or a bug: the hooks still see the end
             if observer is not None and call is not None:
-                observer.finish(call, exc, None)
+                observer.finish(call, exc)
             raise
 
     async def send_unmetered(
