@@ -31,7 +31,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
-from ._clock import Clock, LoopClock, loop_now
+from ._clock import Clock
 from ._errors import OutcomeUnknownError
 from ._retry import Decision, HTTPOutcome, Outcome, Verdict
 from ._routes import route_template
@@ -226,7 +226,7 @@ class Observer:
         self._on_attempt = one.on_attempt if one is not None and self._attempts else None
         self._on_success = self._on_attempt if self._successes else None
         self._on_end = one.on_call_end if one is not None and self._ends else None
-        self._now = loop_now if type(clock) is LoopClock else clock.now
+        self._now = clock.now
         self._calls: dict[tuple[str, str, str | None], CallInfo] = {}
         self._server = server
         self._port = port

@@ -356,13 +356,13 @@ async def test_hooks_overriding_some_methods_get_exactly_those_with_state_none()
 
 
 def test_the_clock_readers_read_the_loops_own_clock() -> None:
-    """``loop_now`` (the observer's) and ``reader_for`` (the request loop's) read
-    ``time.monotonic`` directly on the standard loop (whose ``time()`` it is) and ask any
-    other loop: a virtual clock's calls are timed in virtual seconds. Another clock is read
-    through its own ``now``."""
+    """``LoopClock.now`` (the observer's, the limiter's) and ``reader_for`` (the request
+    loop's) read ``time.monotonic`` directly on the standard loop (whose ``time()`` it is)
+    and ask any other loop: a virtual clock's calls are timed in virtual seconds. Another
+    clock is read through its own ``now``."""
     import time
 
-    from aiotallyfy._clock import LoopClock, loop_now, reader_for
+    from aiotallyfy._clock import LoopClock, reader_for
     from aiotallyfy.testing import VirtualTimeLoop
 
     class FixedClock:
@@ -378,7 +378,7 @@ def test_the_clock_readers_read_the_loops_own_clock() -> None:
         assert reader_for(LoopClock()) is time.monotonic
         assert reader_for(FixedClock())() == 42.0
         before = loop.time()
-        now, read_now = loop_now(), reader_for(LoopClock())()
+        now, read_now = LoopClock().now(), reader_for(LoopClock())()
         return before, now, read_now, loop.time()
 
     before, now, read_now, after = asyncio.run(read())  # the standard loop
@@ -388,7 +388,7 @@ def test_the_clock_readers_read_the_loops_own_clock() -> None:
 
         async def later() -> tuple[float, float]:
             await asyncio.sleep(1000)
-            return loop_now(), reader_for(LoopClock())()
+            return LoopClock().now(), reader_for(LoopClock())()
 
         start = virtual.time()
         assert virtual.run_until_complete(later()) == (start + 1000, start + 1000)
